@@ -1,0 +1,5 @@
+"""`python -m litecursor` runs the CLI."""
+
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,162 @@
+"""The `litecursor` command: `serve`, `certs` and `check`; each parses arguments and calls the package."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __version__
+from .config import Config, ConfigError, load
+
+EXIT_USAGE = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    return int(args.func(args))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="litecursor", description=__doc__)
+    p.add_argument("--version", action="version", version=f"litecursor {__version__}")
+    sub = p.add_subparsers(metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="serve the gateway over HTTPS")
+    s.add_argument("--config", "-c", default="config.yaml", help="LiteLLM-style config.yaml")
+    s.add_argument("--cert", help="PEM certificate chain (leaf first)")
+    s.add_argument("--key", help="PEM private key")
+    s.add_argument("--key-password", default=os.environ.get("LITECURSOR_KEY_PASSWORD"),
+                   help="password of an encrypted key (or LITECURSOR_KEY_PASSWORD)")
+    s.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    s.add_argument("--port", type=int, default=4000, help="port (default 4000)")
+    s.add_argument("--insecure-http", action="store_true",
+                   help="serve plain HTTP (only behind a TLS-terminating proxy)")
+    s.add_argument("--log-level", default=os.environ.get("LITECURSOR_LOG_LEVEL", "info"),
+                   choices=["debug", "info", "warning", "error"])
+    s.set_defaults(func=_serve)
+
+    c = sub.add_parser("certs", help="write a dev CA and a certificate for local clients")
+    c.add_argument("--dir", default="certs", help="where to write ca.pem, cert.pem, key.pem")
+    c.add_argument("--host", action="append", dest="hosts", metavar="NAME",
+                   help="host name or IP the certificate is for (repeatable; "
+                        "default localhost, 127.0.0.1, ::1)")
+    c.add_argument("--force", action="store_true", help="overwrite existing files")
+    c.set_defaults(func=_certs)
+
+    k = sub.add_parser("check", help="validate a config and print the resolved model list")
+    k.add_argument("--config", "-c", default="config.yaml")
+    k.set_defaults(func=_check)
+    return p
+
+
+def _error(message: str) -> int:
+    print(f"litecursor: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _load(path: str) -> Config | None:
+    try:
+        config = load(path)
+    except ConfigError as e:
+        _error(str(e))
+        return None
+    if config.warnings:
+        print("litecursor: warning: config keys not supported yet (ignored):", file=sys.stderr)
+        for w in config.warnings:
+            print(f"  - {w}", file=sys.stderr)
+    return config
+
+
+def _check(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    print(f"{args.config}: OK, {len(config.model_names)} model name(s), "
+          f"{len(config.deployments)} deployment(s)")
+    width = max(len(d.model_name) for d in config.deployments)
+    for d in config.deployments:
+        key = "key set" if d.target.api_key else "no key"
+        print(f"  {d.model_name:<{width}}  -> {d.litellm_model}  [{d.adapter} @ {d.target.api_base}, {key}]")
+    r = config.router
+    print(f"routing: {r.routing_strategy}, retries {r.num_retries}, timeout {r.timeout:g}s")
+    return 0
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from .tls import dev_certs_instructions, generate_dev_certs
+
+    hosts = args.hosts or ["localhost", "127.0.0.1", "::1"]
+    try:
+        certs = generate_dev_certs(Path(args.dir), hosts, force=args.force)
+    except FileExistsError as e:
+        return _error(f"{e} (pass --force to overwrite)")
+    except OSError as e:
+        return _error(f"{args.dir}: {e.strerror or e}")
+    print(dev_certs_instructions(certs))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server import serve
+    from .tls import CertificateError, certificate_summary, server_context
+
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = _load(args.config)
+    if config is None:
+        return EXIT_USAGE
+    ssl_context = None
+    if args.cert or args.key:
+        if not (args.cert and args.key):
+            return _error("--cert and --key go together")
+        try:
+            ssl_context = server_context(args.cert, args.key, args.key_password)
+        except CertificateError as e:
+            return _error(str(e))
+        print(f"litecursor: TLS certificate: {certificate_summary(args.cert)}", file=sys.stderr)
+    elif not args.insecure_http:
+        return _error("no certificate: pass --cert and --key (`litecursor certs` makes dev ones), "
+                      "or --insecure-http when a TLS-terminating proxy sits in front")
+    else:
+        print("litecursor: warning: serving plain HTTP. Cursor will not connect to an http:// URL; "
+              "put a TLS-terminating proxy in front of this port.", file=sys.stderr)
+    scheme = "https" if ssl_context else "http"
+    shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
+    print(f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
+          f"(Cursor base URL: {scheme}://<your public name>/cursor)", file=sys.stderr)
+    print(f"models: {', '.join(config.model_names)}", file=sys.stderr)
+    return _run(serve(config, host=args.host, port=args.port, ssl_context=ssl_context))
+
+
+def _run(coro) -> int:  # type: ignore[no-untyped-def]
+    """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(coro)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(runner())
+    except OSError as e:  # the port is taken, the address is not ours, ...
+        return _error(f"cannot listen: {e.strerror or e}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,250 @@
+"""The one error hierarchy: every failure a client can see, with its status and OpenAI error JSON."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LitecursorError(Exception):
+    """Base of every error litecursor reports to a client.
+
+    Each subclass fixes the HTTP status and the OpenAI error ``type``; an instance carries
+    the message, the offending ``param`` (a dotted path into the request body) and a ``code``.
+    """
+
+    status: ClassVar[int] = 500
+    error_type: ClassVar[str] = "api_error"
+    default_code: ClassVar[str | None] = None
+    #: whether the router may try again (same or another deployment) after this error
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code if code is not None else self.default_code
+        self.headers: dict[str, str] = dict(headers or {})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, param={self.param!r}, code={self.code!r})"
+
+
+# --- the client's fault (4xx) -------------------------------------------------------------
+
+
+class InvalidRequestError(LitecursorError):
+    status = 400
+    error_type = "invalid_request_error"
+
+
+class ContextWindowExceededError(InvalidRequestError):
+    default_code = "context_length_exceeded"
+
+
+class ContentPolicyError(InvalidRequestError):
+    default_code = "content_policy_violation"
+
+
+class AuthenticationError(LitecursorError):
+    status = 401
+    error_type = "authentication_error"
+    default_code = "invalid_api_key"
+
+
+class PermissionDeniedError(LitecursorError):
+    status = 403
+    error_type = "permission_error"
+
+
+class NotFoundError(LitecursorError):
+    status = 404
+    error_type = "invalid_request_error"
+    default_code = "not_found"
+
+
+class ModelNotFoundError(NotFoundError):
+    default_code = "model_not_found"
+
+
+class MethodNotAllowedError(LitecursorError):
+    status = 405
+    error_type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+
+class PayloadTooLargeError(LitecursorError):
+    status = 413
+    error_type = "invalid_request_error"
+    default_code = "request_too_large"
+
+
+class RateLimitError(LitecursorError):
+    status = 429
+    error_type = "rate_limit_error"
+    default_code = "rate_limit_exceeded"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+        if retry_after is not None:
+            # whole seconds, rounded up: the header's form is an integer
+            self.headers.setdefault("retry-after", str(max(0, int(-(-retry_after // 1)))))
+
+
+class NoDeploymentAvailableError(RateLimitError):
+    """Every deployment of a model group is cooling down or at its limits."""
+
+    default_code = "no_deployment_available"
+    retryable = False
+
+
+# --- the gateway's or the upstream's fault (5xx) ------------------------------------------
+
+
+class InternalError(LitecursorError):
+    status = 500
+    error_type = "api_error"
+    default_code = "internal_error"
+
+
+class UpstreamError(LitecursorError):
+    """The provider failed in a way the client cannot fix: shown as 502 Bad Gateway."""
+
+    status = 502
+    error_type = "upstream_error"
+    default_code = "upstream_error"
+    retryable = True
+
+    def __init__(self, message: str, *, upstream_status: int | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+
+
+class UpstreamAuthError(UpstreamError):
+    """The provider refused our credentials. Never echoes the key."""
+
+    default_code = "upstream_auth_error"
+    retryable = False
+
+
+class UpstreamConnectionError(UpstreamError):
+    default_code = "upstream_connection_error"
+
+
+class UpstreamTimeoutError(UpstreamError):
+    status = 504
+    error_type = "timeout_error"
+    default_code = "upstream_timeout"
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The provider sent bytes that do not follow its own API (bad JSON, broken framing)."""
+
+    default_code = "upstream_protocol_error"
+    retryable = False
+
+
+class UpstreamRateLimitError(RateLimitError):
+    """The provider said 429; passed on with its retry-after."""
+
+    default_code = "upstream_rate_limited"
+
+    def __init__(self, message: str, *, upstream_status: int | None = 429, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+
+
+class UpstreamBadRequestError(InvalidRequestError):
+    """The provider rejected the request as invalid: its message is passed on unchanged."""
+
+    def __init__(self, message: str, *, upstream_status: int | None = 400, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+
+
+class UpstreamContextWindowError(UpstreamBadRequestError, ContextWindowExceededError):
+    default_code = "context_length_exceeded"
+
+
+class UpstreamContentPolicyError(UpstreamBadRequestError, ContentPolicyError):
+    default_code = "content_policy_violation"
+
+
+class UpstreamNotFoundError(ModelNotFoundError):
+    """The provider does not know the deployment's model: a configuration problem."""
+
+    def __init__(self, message: str, *, upstream_status: int | None = 404, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_status = upstream_status
+
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "maximum context",
+    "prompt is too long",
+    "too many tokens",
+    "input is too long",
+    "exceeds the maximum number of tokens",
+)
+_POLICY_MARKERS = ("content_policy", "content policy", "content_filter", "safety system")
+
+
+def from_upstream(
+    status: int,
+    message: str,
+    *,
+    param: str | None = None,
+    code: str | None = None,
+    retry_after: float | None = None,
+    provider: str = "upstream",
+) -> LitecursorError:
+    """Map a provider's HTTP error to the error the client sees.
+
+    401/403 -> 502 (the admin's key is wrong, not the client's; the message never quotes it),
+    429 -> 429 with retry-after, 400/422 -> 400 with the provider's message, 404 -> 404,
+    408 -> 504, other 4xx -> 400, 5xx -> 502.
+    """
+    low = message.lower()
+    text = f"{provider} error ({status}): {message}"
+    if status in (401, 403):
+        return UpstreamAuthError(
+            f"{provider} rejected the gateway's credentials ({status}); check the deployment's api_key",
+            upstream_status=status,
+        )
+    if status == 429:
+        return UpstreamRateLimitError(text, retry_after=retry_after, code=code or "rate_limit_exceeded",
+                                      upstream_status=status)
+    if status == 404:
+        return UpstreamNotFoundError(text, code=code or "model_not_found", upstream_status=status)
+    if status == 408:
+        return UpstreamTimeoutError(text, upstream_status=status)
+    if status == 409:  # a conflict on the provider's side (e.g. a busy session): worth a retry
+        return UpstreamError(text, upstream_status=status, code=code or "upstream_conflict")
+    if 400 <= status < 500:
+        code_low = (code or "").lower()
+        if any(m in low or m in code_low for m in _CONTEXT_MARKERS):
+            return UpstreamContextWindowError(text, param=param, code=code or None, upstream_status=status)
+        if any(m in low or m in code_low for m in _POLICY_MARKERS):
+            return UpstreamContentPolicyError(text, param=param, code=code or None, upstream_status=status)
+        return UpstreamBadRequestError(text, param=param, code=code, upstream_status=status)
+    return UpstreamError(text, upstream_status=status, code=code or "upstream_error")

@@ -1,0 +1,337 @@
+"""Internal events -> Chat Completions: `chat.completion.chunk` SSE, or one `chat.completion` object.
+
+Both outputs share one set of rules (`_Turn`): tool calls are numbered 0, 1, 2... in the order
+they start, whatever handle the upstream used; there is exactly one finish reason, and it is
+`tool_calls` whenever a call was made; usage events are merged into one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+
+from ..errors import LitecursorError, UpstreamError
+from .sse import DONE
+from .types import (
+    Event,
+    Finish,
+    FinishReason,
+    ReasoningDelta,
+    ReasoningItem,
+    RefusalDelta,
+    StreamError,
+    TextDelta,
+    ToolCallDelta,
+    ToolCallStart,
+    Usage,
+)
+
+ReasoningDisplay = Literal["field", "think_tags", "hidden"]
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "\n</think>\n\n"
+
+
+def usage_dict(u: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "prompt_tokens": u.prompt_tokens,
+        "completion_tokens": u.completion_tokens,
+        "total_tokens": u.total_tokens,
+    }
+    if u.cached_tokens is not None:
+        out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
+    if u.reasoning_tokens is not None:
+        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
+    return out
+
+
+def merge_usage(old: Usage | None, new: Usage) -> Usage:
+    """Providers may report usage in pieces (input first, output last): keep the larger of each."""
+    if old is None:
+        return new
+
+    def pick(a: int | None, b: int | None) -> int | None:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return max(a, b)
+
+    return Usage(
+        prompt_tokens=max(old.prompt_tokens, new.prompt_tokens),
+        completion_tokens=max(old.completion_tokens, new.completion_tokens),
+        cached_tokens=pick(old.cached_tokens, new.cached_tokens),
+        reasoning_tokens=pick(old.reasoning_tokens, new.reasoning_tokens),
+        cache_creation_tokens=pick(old.cache_creation_tokens, new.cache_creation_tokens),
+    )
+
+
+class _Turn:
+    """State common to streaming and non-streaming output."""
+
+    __slots__ = ("finish", "indexes", "reasoning_items", "usage")
+
+    def __init__(self) -> None:
+        self.indexes: dict[int | str, int] = {}
+        self.finish: FinishReason | None = None
+        self.usage: Usage | None = None
+        self.reasoning_items: list[dict[str, Any]] = []
+
+    def finish_reason(self, reason: FinishReason | None) -> FinishReason:
+        # Agents stop when a turn with calls says "stop" (LiteLLM bridges did): calls win.
+        if self.indexes and reason in (None, "stop"):
+            return "tool_calls"
+        return reason or "stop"
+
+    def index_of(self, key: int | str) -> tuple[int, bool]:
+        """(OpenAI index, is_new) for an upstream call handle."""
+        idx = self.indexes.get(key)
+        if idx is None:
+            idx = self.indexes[key] = len(self.indexes)
+            return idx, True
+        return idx, False
+
+
+class ChunkEncoder:
+    """Streams events as `chat.completion.chunk` SSE bytes.
+
+    One `id` and `created` per response, `model` is the name the client asked for, the first
+    chunk carries `role: assistant`. Call `feed` per batch of upstream events, then `close`
+    (finish if none came, the usage chunk when wanted, `[DONE]`), or `fail` for an error after
+    the stream has started.
+    """
+
+    __slots__ = ("_head", "_include_usage", "_reasoning", "_role_sent", "_thinking", "_turn",
+                 "closed", "created", "error", "id", "model")
+
+    def __init__(
+        self,
+        *,
+        id: str,
+        created: int,
+        model: str,
+        include_usage: bool,
+        reasoning_display: ReasoningDisplay = "field",
+    ) -> None:
+        self.id = id
+        self.created = created
+        self.model = model
+        self._include_usage = include_usage
+        self._reasoning = reasoning_display
+        self._turn = _Turn()
+        self._role_sent = False
+        self._thinking = False  # inside an open <think> block
+        self.closed = False
+        #: the message of an error that ended the stream, if one did
+        self.error: str | None = None
+        # every chunk starts with the same bytes: serialise them once
+        self._head = (
+            b'data: {"id":' + orjson.dumps(id) + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
+        )
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._turn.usage
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        return self._turn.finish
+
+    @property
+    def reasoning_items(self) -> list[dict[str, Any]]:
+        return self._turn.reasoning_items
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
+        if not self._role_sent:
+            delta = {"role": "assistant", **delta}
+            self._role_sent = True
+        choice = {"index": 0, "delta": delta, "finish_reason": finish}
+        return self._head + orjson.dumps([choice]) + b"}\n\n"
+
+    def feed(self, events: list[Event]) -> bytes:
+        if self.closed:
+            return b""
+        out: list[bytes] = []
+        text: list[str] = []  # consecutive text of this batch goes out as one chunk
+        reasoning: list[str] = []
+
+        def flush() -> None:
+            if reasoning:
+                out.append(self._chunk({"reasoning_content": "".join(reasoning)}))
+                reasoning.clear()
+            if text:
+                out.append(self._chunk({"content": "".join(text)}))
+                text.clear()
+
+        for ev in events:
+            if isinstance(ev, TextDelta | RefusalDelta):
+                # a refusal is shown as text: Cursor renders no `refusal` field
+                if self._thinking:
+                    text.append(THINK_CLOSE)
+                    self._thinking = False
+                elif reasoning:
+                    flush()
+                text.append(ev.text)
+            elif isinstance(ev, ReasoningDelta):
+                if self._reasoning == "field":
+                    if text:
+                        flush()
+                    reasoning.append(ev.text)
+                elif self._reasoning == "think_tags":
+                    if not self._thinking:
+                        text.append(THINK_OPEN)
+                        self._thinking = True
+                    text.append(ev.text)
+            elif isinstance(ev, ToolCallStart):
+                self._close_think(text)
+                flush()
+                idx, new = self._turn.index_of(ev.key)
+                if new:
+                    call = {"index": idx, "id": ev.id, "type": "function",
+                            "function": {"name": ev.name, "arguments": ""}}
+                    out.append(self._chunk({"tool_calls": [call]}))
+            elif isinstance(ev, ToolCallDelta):
+                flush()
+                idx, new = self._turn.index_of(ev.key)
+                if new:  # arguments for a call never announced: announce it
+                    call = {"index": idx, "id": f"call_{idx}", "type": "function",
+                            "function": {"name": "", "arguments": ev.arguments}}
+                else:
+                    call = {"index": idx, "function": {"arguments": ev.arguments}}
+                out.append(self._chunk({"tool_calls": [call]}))
+            elif isinstance(ev, Finish):
+                self._close_think(text)
+                flush()
+                if self._turn.finish is None:
+                    self._turn.finish = self._turn.finish_reason(ev.reason)
+                    out.append(self._chunk({}, self._turn.finish))
+            elif isinstance(ev, Usage):
+                self._turn.usage = merge_usage(self._turn.usage, ev)
+            elif isinstance(ev, ReasoningItem):
+                self._turn.reasoning_items.append(ev.data)
+            elif isinstance(ev, StreamError):
+                self._close_think(text)
+                flush()
+                out.append(self._error_chunk(ev.message, ev.type, ev.code))
+                self.closed = True
+                self.error = ev.message
+                break
+        else:
+            flush()
+        return b"".join(out)
+
+    def _close_think(self, text: list[str]) -> None:
+        if self._thinking:
+            text.append(THINK_CLOSE)
+            self._thinking = False
+
+    def close(self) -> bytes:
+        """The end of a stream that did not fail: a finish if none came, usage, `[DONE]`."""
+        if self.closed:
+            return b""
+        out: list[bytes] = []
+        tail: list[str] = []
+        self._close_think(tail)
+        if tail:
+            out.append(self._chunk({"content": "".join(tail)}))
+        if self._turn.finish is None:
+            self._turn.finish = self._turn.finish_reason(None)
+            out.append(self._chunk({}, self._turn.finish))
+        if self._include_usage:
+            usage = usage_dict(self._turn.usage or Usage())
+            out.append(self._head + b"[],\"usage\":" + orjson.dumps(usage) + b"}\n\n")
+        out.append(DONE)
+        self.closed = True
+        return b"".join(out)
+
+    def fail(self, err: LitecursorError) -> bytes:
+        """The last chunk of a stream that broke after it started: an `error` object."""
+        if self.closed:
+            return b""
+        self.closed = True
+        self.error = err.message
+        return self._error_chunk(err.message, err.error_type, err.code)
+
+    def _error_chunk(self, message: str, type_: str, code: str | None) -> bytes:
+        body = {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [],
+            "error": {"message": message, "type": type_, "param": None, "code": code},
+        }
+        return b"data: " + orjson.dumps(body) + b"\n\n"
+
+
+class CompletionBuilder:
+    """Collects events into one `chat.completion` object (non-streaming requests)."""
+
+    def __init__(self, *, id: str, created: int, model: str,
+                 reasoning_display: ReasoningDisplay = "field") -> None:
+        self.id = id
+        self.created = created
+        self.model = model
+        self._reasoning_display = reasoning_display
+        self._turn = _Turn()
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: list[dict[str, Any]] = []
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._turn.usage
+
+    def feed(self, events: list[Event]) -> None:
+        for ev in events:
+            if isinstance(ev, TextDelta | RefusalDelta):
+                self._text.append(ev.text)
+            elif isinstance(ev, ReasoningDelta):
+                self._reasoning.append(ev.text)
+            elif isinstance(ev, ToolCallStart):
+                idx, new = self._turn.index_of(ev.key)
+                if new:
+                    self._calls.append({"id": ev.id, "type": "function",
+                                        "function": {"name": ev.name, "arguments": ""}})
+            elif isinstance(ev, ToolCallDelta):
+                idx, new = self._turn.index_of(ev.key)
+                if new:
+                    self._calls.append({"id": f"call_{idx}", "type": "function",
+                                        "function": {"name": "", "arguments": ""}})
+                self._calls[idx]["function"]["arguments"] += ev.arguments
+            elif isinstance(ev, Finish):
+                if self._turn.finish is None:
+                    self._turn.finish = ev.reason
+            elif isinstance(ev, Usage):
+                self._turn.usage = merge_usage(self._turn.usage, ev)
+            elif isinstance(ev, ReasoningItem):
+                self._turn.reasoning_items.append(ev.data)
+            elif isinstance(ev, StreamError):
+                raise UpstreamError(ev.message, code=ev.code, upstream_status=ev.status)
+
+    def result(self) -> dict[str, Any]:
+        text = "".join(self._text)
+        reasoning = "".join(self._reasoning)
+        message: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if reasoning:
+            if self._reasoning_display == "field":
+                message["reasoning_content"] = reasoning
+            elif self._reasoning_display == "think_tags":
+                message["content"] = THINK_OPEN + reasoning + THINK_CLOSE + text
+        if self._calls:
+            message["tool_calls"] = self._calls
+        elif message["content"] is None:
+            message["content"] = ""
+        return {
+            "id": self.id,
+            "object": "chat.completion",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{
+                "index": 0,
+                "message": message,
+                "finish_reason": self._turn.finish_reason(self._turn.finish),
+            }],
+            "usage": usage_dict(self._turn.usage or Usage()),
+        }

@@ -1,0 +1,120 @@
+"""The upstream APIs litecursor speaks, and how LiteLLM's `provider/model` names map onto them."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import cache
+
+from .base import HttpRequest, Provider, StreamDecoder, Target
+
+__all__ = [
+    "HttpRequest",
+    "Provider",
+    "StreamDecoder",
+    "Target",
+    "ProviderSpec",
+    "resolve_model",
+    "get_provider",
+    "UnknownProviderError",
+]
+
+# adapter name -> "module:Class"; imported on first use so a config only loads what it names
+_ADAPTERS: dict[str, str] = {
+    "openai_chat": "openai_chat:OpenAIChatProvider",
+    "openai_responses": "openai_responses:OpenAIResponsesProvider",
+    "azure_chat": "azure:AzureChatProvider",
+    "azure_responses": "azure:AzureResponsesProvider",
+    "anthropic": "anthropic:AnthropicProvider",
+    "gemini": "gemini:GeminiProvider",
+    "mock": "mock:MockProvider",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSpec:
+    """What a `model:` prefix means: the adapter, its default base URL (None: `api_base`
+    is required) and the environment variable LiteLLM reads the key from."""
+
+    adapter: str
+    api_base: str | None
+    key_env: str | None
+
+
+# LiteLLM provider prefixes. OpenAI-compatible servers all use the Chat Completions adapter.
+_PREFIXES: dict[str, ProviderSpec] = {
+    "openai": ProviderSpec("openai_chat", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    "azure": ProviderSpec("azure_chat", None, "AZURE_API_KEY"),
+    "anthropic": ProviderSpec("anthropic", "https://api.anthropic.com", "ANTHROPIC_API_KEY"),
+    "gemini": ProviderSpec(
+        "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"
+    ),
+    "mock": ProviderSpec("mock", "mock://local", None),
+    "openai_compatible": ProviderSpec("openai_chat", None, None),
+    "custom_openai": ProviderSpec("openai_chat", None, None),
+    "hosted_vllm": ProviderSpec("openai_chat", None, "HOSTED_VLLM_API_KEY"),
+    "vllm": ProviderSpec("openai_chat", None, None),
+    "ollama": ProviderSpec("openai_chat", "http://localhost:11434/v1", None),
+    "ollama_chat": ProviderSpec("openai_chat", "http://localhost:11434/v1", None),
+    "lm_studio": ProviderSpec("openai_chat", "http://localhost:1234/v1", "LM_STUDIO_API_KEY"),
+    "groq": ProviderSpec("openai_chat", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    "deepseek": ProviderSpec("openai_chat", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    "openrouter": ProviderSpec("openai_chat", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    "together_ai": ProviderSpec("openai_chat", "https://api.together.xyz/v1", "TOGETHERAI_API_KEY"),
+    "fireworks_ai": ProviderSpec(
+        "openai_chat", "https://api.fireworks.ai/inference/v1", "FIREWORKS_AI_API_KEY"
+    ),
+    "mistral": ProviderSpec("openai_chat", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+    "xai": ProviderSpec("openai_chat", "https://api.x.ai/v1", "XAI_API_KEY"),
+    "perplexity": ProviderSpec("openai_chat", "https://api.perplexity.ai", "PERPLEXITYAI_API_KEY"),
+    "deepinfra": ProviderSpec(
+        "openai_chat", "https://api.deepinfra.com/v1/openai", "DEEPINFRA_API_KEY"
+    ),
+    "cerebras": ProviderSpec("openai_chat", "https://api.cerebras.ai/v1", "CEREBRAS_API_KEY"),
+    "moonshot": ProviderSpec("openai_chat", "https://api.moonshot.ai/v1", "MOONSHOT_API_KEY"),
+}
+
+# `openai/responses/<model>` and `azure/responses/<deployment>` select the Responses API
+_RESPONSES_ADAPTERS = {"openai_chat": "openai_responses", "azure_chat": "azure_responses"}
+
+
+class UnknownProviderError(ValueError):
+    pass
+
+
+def known_prefixes() -> list[str]:
+    return sorted(_PREFIXES)
+
+
+def resolve_model(model: str) -> tuple[ProviderSpec, str]:
+    """Split a LiteLLM model string into (provider spec, upstream model name).
+
+    ``openai/gpt-4o`` -> Chat Completions, ``openai/responses/gpt-5`` -> Responses API,
+    ``groq/llama-3.3-70b`` -> Chat Completions at Groq's base URL.
+    """
+    prefix, sep, rest = model.partition("/")
+    if not sep or not rest:
+        raise UnknownProviderError(
+            f"'{model}' has no provider prefix; write it as provider/model, e.g. openai/{model}"
+        )
+    spec = _PREFIXES.get(prefix)
+    if spec is None:
+        raise UnknownProviderError(
+            f"unknown provider '{prefix}' in '{model}'; supported: {', '.join(known_prefixes())}"
+        )
+    sub, sep2, name = rest.partition("/")
+    if sub == "responses" and sep2 and spec.adapter in _RESPONSES_ADAPTERS:
+        spec = ProviderSpec(_RESPONSES_ADAPTERS[spec.adapter], spec.api_base, spec.key_env)
+        rest = name
+    return spec, rest
+
+
+@cache
+def get_provider(adapter: str) -> Provider:
+    path = _ADAPTERS.get(adapter)
+    if path is None:
+        raise UnknownProviderError(f"no adapter named '{adapter}'")
+    module_name, _, cls_name = path.partition(":")
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    provider: Provider = getattr(module, cls_name)()
+    return provider

@@ -1,0 +1,149 @@
+"""What every upstream API adapter provides: build its HTTP request, decode its stream and errors."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import orjson
+
+from ...errors import LitecursorError, from_upstream
+from ..tools import CustomCallUnwrapper
+from ..types import ChatRequest, Event
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The provider-facing half of a deployment: where to send and with which credentials.
+
+    `defaults` are request parameters from the config (`max_tokens`, `temperature`, ...) used
+    when the client did not send them; `options` are provider-specific settings.
+    """
+
+    provider: str
+    model: str
+    api_base: str
+    api_key: str | None = None
+    api_version: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class StreamDecoder(Protocol):
+    """Bytes of an upstream streaming response in, internal events out.
+
+    `feed` takes any slice of the body; `close` is called at the end of the body and reports
+    a stream that stopped before the provider said it was done (as a `StreamError`).
+    """
+
+    def feed(self, data: bytes) -> list[Event]: ...
+
+    def close(self) -> list[Event]: ...
+
+
+class Provider(ABC):
+    """One upstream API. Stateless: per-request state lives in the decoder it hands out."""
+
+    name: ClassVar[str]
+    #: the upstream understands free-text custom tools natively (OpenAI Responses)
+    native_custom_tools: ClassVar[bool] = False
+    #: "http" for a real API; "local" for one answered in-process (the mock)
+    transport: ClassVar[str] = "http"
+
+    @abstractmethod
+    def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
+        """The upstream request for `req`; only parameters the upstream accepts."""
+
+    @abstractmethod
+    def stream_decoder(self, req: ChatRequest, target: Target) -> StreamDecoder:
+        """A fresh decoder for one streaming response."""
+
+    @abstractmethod
+    def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
+        """The events of one whole non-streaming response."""
+
+    def decode_error(self, status: int, headers: Mapping[str, str], body: bytes) -> LitecursorError:
+        """Map an HTTP error response to the client-facing error. Reads the common
+        ``{"error": {"message", "type", "code", "param"}}`` shape; override for others."""
+        message, code, param = error_fields(body)
+        return from_upstream(
+            status, message, code=code, param=param,
+            retry_after=retry_after_seconds(headers), provider=self.name,
+        )
+
+    # -- what the shell calls -----------------------------------------------------------
+
+    def open_decoder(self, req: ChatRequest, target: Target) -> StreamDecoder:
+        """The stream decoder, with custom-tool calls unwrapped for upstreams that only know
+        function tools (they answer `{"input": "<raw>"}`; the client must get the raw text)."""
+        dec = self.stream_decoder(req, target)
+        if not self.native_custom_tools and req.custom_tool_names:
+            return CustomCallUnwrapper(dec, req.custom_tool_names)
+        return dec
+
+    def decode_response(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
+        events = self.decode_body(body, req, target)
+        if not self.native_custom_tools and req.custom_tool_names:
+            return CustomCallUnwrapper.unwrap_all(events, req.custom_tool_names)
+        return events
+
+
+def error_fields(body: bytes) -> tuple[str, str | None, str | None]:
+    """(message, code, param) from an error body in the OpenAI/Anthropic/Gemini shapes,
+    falling back to the raw text (cut to 500 characters) when it is not JSON."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        text = body.decode("utf-8", "replace").strip()
+        return (text[:500] or "no error message"), None, None
+    if isinstance(data, list) and data:  # Gemini sometimes wraps the error in a list
+        data = data[0]
+    err = data.get("error") if isinstance(data, dict) else None
+    if isinstance(err, dict):
+        message = err.get("message")
+        code = err.get("code")
+        if code is None or isinstance(code, int):
+            # Anthropic and Gemini put the kind in "type" / "status"; an int code is the HTTP status
+            code = err.get("type") or err.get("status")
+        param = err.get("param")
+        return (
+            str(message) if message else str(err),
+            str(code) if code is not None else None,
+            str(param) if param is not None else None,
+        )
+    if isinstance(err, str):
+        return err, None, None
+    return str(data)[:500], None, None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds from `retry-after-ms` or `retry-after` (seconds; HTTP dates are not used by
+    LLM APIs and are ignored)."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            return None
+    return None
+
+
+def join_url(base: str, path: str) -> str:
+    return base.rstrip("/") + "/" + path.lstrip("/")

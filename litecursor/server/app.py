@@ -1,0 +1,77 @@
+"""The aiohttp application: routes, middlewares, and the things with a lifetime (the upstream pool)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ..config import Config
+from ..router import Router
+from ..upstream import UpstreamClient
+from . import handlers
+from .keys import CONFIG, ROUTER, STARTED, UPSTREAM
+from .middleware import context_middleware, cors_headers
+
+log = logging.getLogger("litecursor")
+
+CHAT_PATHS = ("/cursor/chat/completions", "/cursor/v1/chat/completions",
+              "/v1/chat/completions", "/chat/completions")
+MODEL_PATHS = ("/models", "/v1/models", "/cursor/models", "/cursor/v1/models")
+
+
+def create_app(config: Config) -> web.Application:
+    app = web.Application(
+        middlewares=[context_middleware],
+        client_max_size=config.max_request_bytes,
+        handler_args={"max_field_size": 65536},
+    )
+    app[CONFIG] = config
+    app[STARTED] = time.time()
+    app.cleanup_ctx.append(_upstream_pool)
+    app.on_response_prepare.append(cors_headers)
+    for path in CHAT_PATHS:
+        app.router.add_post(path, handlers.chat_completions)
+    for path in MODEL_PATHS:
+        app.router.add_get(path, handlers.list_models)
+    app.router.add_get("/health", handlers.health)
+    app.router.add_route("OPTIONS", "/{tail:.*}", handlers.preflight)
+    return app
+
+
+async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
+    client = UpstreamClient.create()
+    app[UPSTREAM] = client
+    app[ROUTER] = Router(app[CONFIG], client)
+    yield
+    await client.close()
+
+
+async def serve(
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    ssl_context: ssl.SSLContext | None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run until cancelled (SIGINT/SIGTERM in the CLI)."""
+    app = create_app(config)
+    # handler_cancellation: a client that goes away cancels its handler at once, which closes
+    # the upstream connection so the provider stops generating (and billing).
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=10)
+    await site.start()
+    scheme = "https" if ssl_context else "http"
+    log.info("litecursor serving %d model(s) on %s://%s:%d", len(config.model_names), scheme, host, port)
+    if ready is not None:
+        ready.set()
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

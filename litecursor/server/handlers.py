@@ -1,0 +1,132 @@
+"""Route handlers: chat completions (streamed or not), the model list, health, CORS preflight."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from ..context import RequestContext
+from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError
+from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
+from ..protocol.inbound import parse_request
+from .keys import CONFIG, CONTEXT, ROUTER, STARTED
+from .middleware import CORS_ALLOW_HEADERS
+
+_SSE_HEADERS = {
+    "Content-Type": "text/event-stream; charset=utf-8",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",  # tell nginx-style proxies in front not to buffer the stream
+}
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(body=orjson.dumps(data), status=status, headers=headers,
+                        content_type="application/json")
+
+
+async def read_json(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        limit = request.app[CONFIG].max_request_size_mb
+        raise PayloadTooLargeError(f"request body is larger than the {limit:g} MiB limit "
+                                   "(general_settings.max_request_size_mb)") from None
+    if not raw.strip():
+        raise InvalidRequestError("the request body is empty; send a JSON object")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise InvalidRequestError(f"the request body is not valid JSON: {e}") from None
+
+
+def _routing_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.model_group:
+        headers["x-litecursor-model-group"] = ctx.model_group
+    if ctx.deployment is not None:
+        headers["x-litecursor-deployment"] = ctx.deployment.id
+    return headers
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    ctx = request[CONTEXT]
+    config = request.app[CONFIG]
+    router = request.app[ROUTER]
+    req = parse_request(await read_json(request))
+    ctx.requested_model = req.model
+    ctx.stream = req.stream
+    ctx.conversation_id = req.conversation_id
+    router.group(req.model)  # an unknown model is a 404 before anything else happens
+    response_id = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
+
+    if not req.stream:
+        builder = CompletionBuilder(id=response_id, created=created, model=req.model,
+                                    reasoning_display=config.reasoning_display)  # type: ignore[arg-type]
+        builder.feed(await router.complete(ctx, req))
+        result = builder.result()
+        ctx.usage = builder.usage
+        ctx.first_byte_at = time.monotonic()
+        return _json(result, headers=_routing_headers(ctx))
+
+    # Cursor needs the usage chunk for its context meter, asked for or not
+    include_usage = req.include_usage or request.path.startswith("/cursor/")
+    encoder = ChunkEncoder(id=response_id, created=created, model=req.model,
+                           include_usage=include_usage,
+                           reasoning_display=config.reasoning_display)  # type: ignore[arg-type]
+    resp: web.StreamResponse | None = None
+    try:
+        async for events in router.stream(ctx, req):
+            data = encoder.feed(events)
+            if data:
+                if resp is None:
+                    resp = await _start_stream(request, ctx)
+                await resp.write(data)
+    except LitecursorError as e:
+        if resp is None:
+            raise  # nothing sent yet: the middleware answers with the right status
+        ctx.error = e.message
+        await resp.write(encoder.fail(e))
+    finally:
+        ctx.usage = encoder.usage
+    if resp is None:
+        resp = await _start_stream(request, ctx)
+    if encoder.error is not None:
+        ctx.error = encoder.error
+    await resp.write(encoder.close())
+    await resp.write_eof()
+    return resp
+
+
+async def _start_stream(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **_routing_headers(ctx)})
+    await resp.prepare(request)
+    ctx.committed = True
+    ctx.first_byte_at = time.monotonic()
+    ctx.status = 200
+    return resp
+
+
+async def list_models(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    created = int(request.app[STARTED])
+    data = [{"id": name, "object": "model", "created": created, "owned_by": "litecursor"}
+            for name in config.model_names]
+    return _json({"object": "list", "data": data})
+
+
+async def health(request: web.Request) -> web.Response:
+    return _json({"status": "ok", "models": len(request.app[CONFIG].model_names)})
+
+
+async def preflight(request: web.Request) -> web.Response:
+    requested = request.headers.get("Access-Control-Request-Headers")
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": requested or CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
+    })

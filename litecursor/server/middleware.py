@@ -1,0 +1,114 @@
+"""Cross-cutting request handling: the request context, error mapping, auth, CORS headers."""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from ..context import RequestContext
+from ..errors import (
+    AuthenticationError,
+    InternalError,
+    LitecursorError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+)
+from .keys import CONFIG, CONTEXT
+
+log = logging.getLogger("litecursor.access")
+
+PUBLIC_PATHS = frozenset({"/health"})
+CORS_ALLOW_HEADERS = "authorization, content-type, x-api-key, openai-organization, openai-project, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout"
+
+
+def error_response(err: LitecursorError, ctx: RequestContext | None = None) -> web.Response:
+    headers = dict(err.headers)
+    if ctx is not None:
+        headers["x-request-id"] = ctx.request_id
+    return web.json_response(err.to_dict(), status=err.status, headers=headers)
+
+
+@web.middleware
+async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Gives each request its context, checks the key, and turns every error into OpenAI
+    error JSON. This is the one place that catches everything: no stack trace reaches a client."""
+    ctx = RequestContext(route=request.path)
+    request[CONTEXT] = ctx
+    status = 500
+    try:
+        if request.method != "OPTIONS" and request.path not in PUBLIC_PATHS:
+            ctx.key = authenticate(request)
+        resp = await handler(request)
+        status = resp.status
+        if not resp.prepared:
+            resp.headers["x-request-id"] = ctx.request_id
+        return resp
+    except LitecursorError as e:
+        status = e.status
+        ctx.error = e.message
+        return error_response(e, ctx)
+    except web.HTTPRequestEntityTooLarge as e:
+        status = 413
+        limit = request.app[CONFIG].max_request_size_mb
+        err = PayloadTooLargeError(f"request body is larger than the {limit:g} MiB limit "
+                                   "(general_settings.max_request_size_mb)")
+        ctx.error = str(e)
+        return error_response(err, ctx)
+    except web.HTTPNotFound:
+        status = 404
+        return error_response(NotFoundError(f"no route for {request.method} {request.path}"), ctx)
+    except web.HTTPMethodNotAllowed:
+        status = 405
+        return error_response(MethodNotAllowedError(f"{request.method} is not allowed on {request.path}"), ctx)
+    except web.HTTPException as e:
+        status = e.status
+        raise
+    except Exception:
+        log.exception("internal error on %s %s (request %s)", request.method, request.path, ctx.request_id)
+        ctx.error = "internal error"
+        return error_response(InternalError(f"internal error (request id {ctx.request_id})"), ctx)
+    finally:
+        ctx.finished_at = time.monotonic()
+        ctx.status = ctx.status or status
+        if request.path not in PUBLIC_PATHS:
+            _log_request(request, ctx)
+
+
+def _log_request(request: web.Request, ctx: RequestContext) -> None:
+    if not log.isEnabledFor(logging.INFO):
+        return
+    dep = ctx.deployment.id if ctx.deployment else "-"
+    usage = ctx.usage
+    tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
+    ttfb = f"{ctx.ttfb_ms:.0f}" if ctx.ttfb_ms is not None else "-"
+    log.info("%s %s %s %s model=%s deployment=%s tokens=%s ttfb_ms=%s ms=%.0f%s",
+             ctx.request_id[:12], request.method, request.path, ctx.status, ctx.requested_model or "-",
+             dep, tokens, ttfb, ctx.duration_ms or 0, f" error={ctx.error!r}" if ctx.error else "")
+
+
+def authenticate(request: web.Request) -> str:
+    """The caller's identity from `Authorization: Bearer <key>`; 401 otherwise."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
+    master = request.app[CONFIG].master_key
+    if not hmac.compare_digest(token.strip().encode(), master.encode()):
+        raise AuthenticationError("invalid API key")
+    return "master"
+
+
+async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+    origins = request.app[CONFIG].cors_allow_origins
+    origin = request.headers.get("Origin")
+    if "*" in origins:
+        response.headers["Access-Control-Allow-Origin"] = "*"
+    elif origin and origin in origins:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Vary"] = "Origin"
+    response.headers["Access-Control-Expose-Headers"] = "x-request-id, retry-after, x-litecursor-model-group, x-litecursor-deployment"

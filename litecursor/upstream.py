@@ -1,0 +1,172 @@
+"""The pooled upstream HTTP client: sends a provider's `HttpRequest`, hands back the body as it arrives.
+
+One `aiohttp.ClientSession` per process (kept-alive connections, shared DNS cache). Each
+request has four limits: connect, first byte (headers and the first body bytes), idle time
+between body reads, and a total deadline. A response left before its end (client gone, error)
+is closed, not released, so the provider sees the connection drop and stops generating.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+import aiohttp
+
+from .errors import UpstreamConnectionError, UpstreamTimeoutError
+from .protocol.providers import HttpRequest
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    connect: float = 10.0
+    first_byte: float = 600.0
+    idle: float = 300.0
+    total: float = 600.0
+
+
+class UpstreamResponse(Protocol):
+    status: int
+    headers: Mapping[str, str]
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+    async def read(self) -> bytes: ...
+
+
+class _HttpResponse:
+    __slots__ = ("_deadline", "_first", "_loop", "_resp", "_timeouts", "headers", "status")
+
+    def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts, deadline: float,
+                 first_deadline: float) -> None:
+        self._resp = resp
+        self._timeouts = timeouts
+        self._deadline = deadline
+        self._first = first_deadline
+        self._loop = asyncio.get_running_loop()
+        self.status = resp.status
+        self.headers = resp.headers
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        content = self._resp.content
+        idle = self._timeouts.idle
+        when = min(self._first, self._deadline)
+        what = "first byte"
+        while True:
+            try:
+                async with asyncio.timeout_at(when):
+                    data = await content.readany()
+            except TimeoutError:
+                raise _timeout(what, self._timeouts) from None
+            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
+                raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+            if not data:
+                return
+            yield data
+            when = min(self._loop.time() + idle, self._deadline)
+            what = "idle"
+
+    async def read(self) -> bytes:
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                return await self._resp.read()
+        except TimeoutError:
+            raise _timeout("total", self._timeouts) from None
+        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
+            raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+
+
+class _LocalResponse:
+    """An in-process answer (the mock model), paced like a network stream."""
+
+    __slots__ = ("_body", "_delay", "headers", "status")
+
+    def __init__(self, body: list[bytes], delay: float) -> None:
+        self._body = body
+        self._delay = delay
+        self.status = 200
+        self.headers: Mapping[str, str] = {}
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for i, chunk in enumerate(self._body):
+            if self._delay and i:
+                await asyncio.sleep(self._delay)
+            yield chunk
+
+    async def read(self) -> bytes:
+        return b"".join(self._body)
+
+
+def _describe(e: BaseException) -> str:
+    return str(e) or type(e).__name__
+
+
+def _timeout(what: str, t: Timeouts) -> UpstreamTimeoutError:
+    limits = {"connect": t.connect, "first byte": t.first_byte, "idle": t.idle, "total": t.total}
+    return UpstreamTimeoutError(
+        f"upstream timed out: no {'answer' if what != 'idle' else 'data'} within the "
+        f"{what} timeout of {limits[what]:g}s", code=f"upstream_timeout_{what.replace(' ', '_')}")
+
+
+class UpstreamClient:
+    """Sends requests over one shared session."""
+
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    @classmethod
+    def create(cls) -> UpstreamClient:
+        connector = aiohttp.TCPConnector(
+            limit=0,  # the router limits concurrency per deployment; the pool must not queue
+            ttl_dns_cache=300,
+            keepalive_timeout=60,
+            enable_cleanup_closed=True,
+        )
+        # no automatic timeouts: each request sets its own limits in `open`
+        session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
+                                        auto_decompress=True, skip_auto_headers=("User-Agent",))
+        return cls(session)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    @asynccontextmanager
+    async def open(self, http: HttpRequest, timeouts: Timeouts) -> AsyncIterator[UpstreamResponse]:
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        deadline = start + timeouts.total
+        first = start + timeouts.first_byte
+        ctimeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_connect=timeouts.connect)
+        headers = {"user-agent": "litecursor", **http.headers}
+        try:
+            async with asyncio.timeout_at(min(first, deadline)):
+                resp = await self.session.request(http.method, http.url, data=http.body,
+                                                  headers=headers, timeout=ctimeout)
+        except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
+            raise _timeout("connect", timeouts) from None
+        except TimeoutError:
+            raise _timeout("first byte" if first <= deadline else "total", timeouts) from None
+        except (aiohttp.ClientConnectionError, OSError) as e:
+            raise UpstreamConnectionError(f"cannot reach the upstream at {_origin(http.url)}: "
+                                          f"{_describe(e)}") from None
+        ok = False
+        try:
+            yield _HttpResponse(resp, timeouts, deadline, first)
+            ok = True
+        finally:
+            if ok and resp.content.at_eof():
+                resp.release()
+            else:
+                resp.close()  # drop the connection: the provider stops generating
+
+    @asynccontextmanager
+    async def open_local(self, body: list[bytes], delay: float) -> AsyncIterator[UpstreamResponse]:
+        yield _LocalResponse(body, delay)
+
+
+def _origin(url: str) -> str:
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}"

@@ -1,0 +1,59 @@
+"""Shared fixtures: dev certs, fake upstreams on loopback, and the real gateway over TLS."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Any
+
+import pytest
+
+from litecursor.tls import DevCerts, generate_dev_certs
+
+from .fakes.common import FakeUpstream
+from .harness import Gateway, make_config, run_gateway
+
+
+@pytest.fixture(scope="session")
+def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
+    """Made the way a user makes them: `litecursor certs` for localhost and 127.0.0.1."""
+    return generate_dev_certs(tmp_path_factory.mktemp("certs"), ["localhost", "127.0.0.1"])
+
+
+@pytest.fixture
+async def fake_openai(aiohttp_server: Any) -> tuple[FakeUpstream, str]:
+    """A strict fake OpenAI Chat API; returns (state, api_base)."""
+    from .fakes.openai_upstream import make_app
+
+    fake = FakeUpstream()
+    server = await aiohttp_server(make_app(fake))
+    return fake, str(server.make_url("/v1"))
+
+
+GatewayFactory = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def gateway_factory(dev_certs: DevCerts) -> AsyncIterator[GatewayFactory]:
+    """`await gateway_factory(models, **sections)` starts a gateway with that config."""
+    async with AsyncExitStack() as stack:
+
+        async def start(models: list[dict[str, Any]], **sections: Any) -> Gateway:
+            return await stack.enter_async_context(run_gateway(make_config(models, **sections), dev_certs))
+
+        yield start
+
+
+@pytest.fixture
+async def openai_gateway(gateway_factory: GatewayFactory,
+                         fake_openai: tuple[FakeUpstream, str]) -> tuple[Gateway, FakeUpstream]:
+    """The gateway with one model, `gpt-4o`, served by the fake OpenAI upstream."""
+    fake, base = fake_openai
+    gw = await gateway_factory([{"model_name": "gpt-4o", "litellm_params": {
+        "model": "openai/gpt-4o", "api_base": base, "api_key": "sk-upstream-secret"}}])
+    return gw, fake
+
+
+@pytest.fixture
+async def mock_gateway(gateway_factory: GatewayFactory) -> Gateway:
+    return await gateway_factory([{"model_name": "mock", "litellm_params": {"model": "mock/echo"}}])
