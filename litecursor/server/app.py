@@ -39,7 +39,6 @@ def create_app(config: Config) -> web.Application:
     for path in MODEL_PATHS:
         app.router.add_get(path, handlers.list_models)
     app.router.add_get("/health", handlers.health)
-    app.router.add_route("OPTIONS", "/{tail:.*}", handlers.preflight)
     return app
 
 

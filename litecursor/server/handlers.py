@@ -14,7 +14,6 @@ from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError
 from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
 from ..protocol.inbound import parse_request
 from .keys import CONFIG, CONTEXT, ROUTER, STARTED
-from .middleware import CORS_ALLOW_HEADERS
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -121,12 +120,3 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def health(request: web.Request) -> web.Response:
     return _json({"status": "ok", "models": len(request.app[CONFIG].model_names)})
-
-
-async def preflight(request: web.Request) -> web.Response:
-    requested = request.headers.get("Access-Control-Request-Headers")
-    return web.Response(status=204, headers={
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": requested or CORS_ALLOW_HEADERS,
-        "Access-Control-Max-Age": "86400",
-    })

@@ -41,7 +41,11 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     request[CONTEXT] = ctx
     status = 500
     try:
-        if request.method != "OPTIONS" and request.path not in PUBLIC_PATHS:
+        if request.method == "OPTIONS":  # CORS preflight, on any path, without a key
+            resp = preflight(request)
+            status = resp.status
+            return resp
+        if request.path not in PUBLIC_PATHS:
             ctx.key = authenticate(request)
         resp = await handler(request)
         status = resp.status
@@ -75,7 +79,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         ctx.finished_at = time.monotonic()
         ctx.status = ctx.status or status
-        if request.path not in PUBLIC_PATHS:
+        if request.path not in PUBLIC_PATHS and request.method != "OPTIONS":
             _log_request(request, ctx)
 
 
@@ -101,6 +105,15 @@ def authenticate(request: web.Request) -> str:
     if not hmac.compare_digest(token.strip().encode(), master.encode()):
         raise AuthenticationError("invalid API key")
     return "master"
+
+
+def preflight(request: web.Request) -> web.Response:
+    requested = request.headers.get("Access-Control-Request-Headers")
+    return web.Response(status=204, headers={
+        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+        "Access-Control-Allow-Headers": requested or CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": "86400",
+    })
 
 
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
