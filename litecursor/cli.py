@@ -9,8 +9,9 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .config import Config, ConfigError, load
@@ -139,7 +140,7 @@ def _serve(args: argparse.Namespace) -> int:
     return _run(serve(config, host=args.host, port=args.port, ssl_context=ssl_context))
 
 
-def _run(coro) -> int:  # type: ignore[no-untyped-def]
+def _run(coro: Coroutine[Any, Any, None]) -> int:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
 
     async def runner() -> None:

@@ -185,7 +185,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     raw_list = root.get("model_list")
     if raw_list is None:
         raise ConfigError("model_list", "missing: list at least one model")
-    items = p.list(raw_list, "model_list")
+    items = p.seq(raw_list, "model_list")
     if not items:
         raise ConfigError("model_list", "is empty: list at least one model")
     deployments = tuple(p.deployment(item, i) for i, item in enumerate(items))
@@ -231,7 +231,7 @@ class _Parser:
             raise ConfigError(path, f"must be a mapping, not {type(value).__name__}")
         return self.env(value, path)
 
-    def list(self, value: Any, path: str) -> list[Any]:
+    def seq(self, value: Any, path: str) -> list[Any]:
         if not isinstance(value, list):
             raise ConfigError(path, f"must be a list, not {type(value).__name__}")
         return value
@@ -239,7 +239,7 @@ class _Parser:
     def str_list(self, value: Any, path: str) -> list[str]:
         if isinstance(value, str):
             return [value]
-        items = self.list(value, path)
+        items = self.seq(value, path)
         for i, v in enumerate(items):
             if not isinstance(v, str):
                 raise ConfigError(f"{path}[{i}]", "must be a string")
@@ -443,7 +443,7 @@ class _Parser:
         if value is None:
             return {}
         out: dict[str, tuple[str, ...]] = {}
-        items = [value] if isinstance(value, dict) else self.list(value, path)
+        items = [value] if isinstance(value, dict) else self.seq(value, path)
         for i, entry in enumerate(items):
             if not isinstance(entry, dict):
                 raise ConfigError(f"{path}[{i}]", 'must be a mapping like {"gpt-4o": ["claude-sonnet"]}')

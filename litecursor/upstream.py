@@ -48,7 +48,7 @@ class _HttpResponse:
         self._first = first_deadline
         self._loop = asyncio.get_running_loop()
         self.status = resp.status
-        self.headers = resp.headers
+        self.headers: Mapping[str, str] = resp.headers
 
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._resp.content

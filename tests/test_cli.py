@@ -127,7 +127,7 @@ def test_serve_names_an_expired_certificate(tmp_path: Path) -> None:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old.example")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(1).not_valid_before(now - dt.timedelta(days=30))
             .not_valid_after(now - dt.timedelta(days=1)).sign(key, hashes.SHA256()))
@@ -193,9 +193,9 @@ def test_serve_over_tls_answers_health_and_exits_cleanly_on_sigterm(certs: Path)
 
 
 def test_insecure_http_warns_that_cursor_will_not_connect() -> None:
-    with serving("--insecure-http") as (proc, port):
-        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-            s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            assert s.recv(1024).startswith(b"HTTP/1.1 200")
+    with serving("--insecure-http") as (proc, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
     assert "Cursor will not connect" in proc.stderr.read()

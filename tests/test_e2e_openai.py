@@ -140,7 +140,7 @@ async def test_raw_sse_client_reads_the_stream(openai_gateway) -> None:  # type:
 
 
 async def test_usage_only_when_asked_outside_the_cursor_route(openai_gateway) -> None:  # type: ignore[no-untyped-def]
-    gw, fake = openai_gateway
+    gw, _ = openai_gateway
     _, plain = await gw.chat({"model": "gpt-4o", "messages": USER, "stream": True}, path="/chat/completions")
     _, asked = await gw.chat({"model": "gpt-4o", "messages": USER, "stream": True,
                               "stream_options": {"include_usage": True}}, path="/chat/completions")

@@ -208,7 +208,8 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     tc = req_obj(value, "tool_choice")
     kind = tc.get("type")
     if kind in ("function", "custom", "tool"):
-        inner = tc.get(kind) if isinstance(tc.get(kind), dict) else tc
+        nested = tc.get(kind)
+        inner = nested if isinstance(nested, dict) else tc
         name = inner.get("name")
         if not isinstance(name, str) or not name:
             raise InvalidRequestError("tool_choice names no tool", param="tool_choice.name")
@@ -216,7 +217,7 @@ def _tool_choice(value: Any) -> ToolChoice | None:
     if kind in ("auto", "none", "any", "required"):
         return _tool_choice(kind)
     if kind == "allowed_tools":
-        return ToolChoice(tc.get("mode") if tc.get("mode") in ("auto", "required") else "auto")
+        return ToolChoice("required" if tc.get("mode") == "required" else "auto")
     raise InvalidRequestError(f"tool_choice type '{kind}' is not supported", param="tool_choice.type")
 
 

@@ -8,7 +8,7 @@ reads it to build the upstream request, the provider's decoder turns upstream by
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 Role = Literal["system", "user", "assistant", "tool"]
 ToolKind = Literal["function", "custom"]
@@ -49,7 +49,7 @@ class ImagePart:
         return data if head.endswith(";base64") else None
 
 
-Part = Union[TextPart, ImagePart]
+Part = TextPart | ImagePart
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,14 +248,14 @@ class StreamError:
     status: int = 502
 
 
-Event = Union[
-    TextDelta,
-    ReasoningDelta,
-    ReasoningItem,
-    RefusalDelta,
-    ToolCallStart,
-    ToolCallDelta,
-    Usage,
-    Finish,
-    StreamError,
-]
+Event = (
+    TextDelta
+    | ReasoningDelta
+    | ReasoningItem
+    | RefusalDelta
+    | ToolCallStart
+    | ToolCallDelta
+    | Usage
+    | Finish
+    | StreamError
+)

@@ -42,9 +42,8 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     status = 500
     try:
         if request.method == "OPTIONS":  # CORS preflight, on any path, without a key
-            resp = preflight(request)
-            status = resp.status
-            return resp
+            status = 204
+            return preflight(request)
         if request.path not in PUBLIC_PATHS:
             ctx.key = authenticate(request)
         resp = await handler(request)
