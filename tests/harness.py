@@ -79,7 +79,7 @@ async def run_gateway(config: Config, certs: DevCerts) -> AsyncIterator[Gateway]
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(certs.cert, certs.key))
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]  # noqa: SLF001
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(certs.ca)))
     try:
         yield Gateway(f"https://127.0.0.1:{port}", certs, config, app, session)

@@ -23,6 +23,7 @@ from .fields import (
     req_str,
     type_name,
 )
+from .history import pair_tool_results
 from .types import (
     ChatRequest,
     ImagePart,
@@ -304,7 +305,7 @@ def _parse_chat(body: Obj, model: str) -> ChatRequest:
         max_tokens = opt_int(body, "max_tokens", minimum=1)
     rf = body.get("response_format")
     return ChatRequest(
-        messages=_mark_custom(tuple(messages), fields["tools"]),
+        messages=pair_tool_results(_mark_custom(tuple(messages), fields["tools"])),
         dialect="chat",
         max_tokens=max_tokens,
         response_format=_chat_response_format(rf) if rf is not None else None,
@@ -440,8 +441,11 @@ def _parse_responses(body: Obj, model: str) -> ChatRequest:
         if fmt is not None:
             response_format = _responses_format(req_obj(fmt, "text.format"))
     extras = {k: body[k] for k in _RESPONSES_EXTRAS if body.get(k) is not None}
+    history = _mark_custom(tuple(messages), fields["tools"])
+    if "previous_response_id" not in extras:  # else results may answer calls kept upstream
+        history = pair_tool_results(history)
     return ChatRequest(
-        messages=_mark_custom(tuple(messages), fields["tools"]),
+        messages=history,
         dialect="responses",
         max_tokens=opt_int(body, "max_output_tokens", minimum=1),
         response_format=response_format,
@@ -510,7 +514,9 @@ def _input_items(items: list[Any]) -> list[Message]:
 def _append_assistant(out: list[Message], reasoning: list[dict[str, Any]], *,
                       parts: tuple[Part, ...] = (), calls: tuple[ToolCall, ...] = ()) -> None:
     last = out[-1] if out else None
-    if last is not None and last.role == "assistant" and not reasoning and (calls or not last.tool_calls):
+    # text after a call is still the same turn: a message between calls and their results
+    # would split them, which every upstream refuses
+    if last is not None and last.role == "assistant" and not reasoning:
         out[-1] = Message("assistant", last.content + parts, last.tool_calls + calls,
                           reasoning=last.reasoning)
     else:

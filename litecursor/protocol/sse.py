@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSEDecoder", "encode_event", "DONE"]
+__all__ = ["DONE", "SSEDecoder", "SSEEvent", "encode_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,7 @@ class SSEDecoder:
     joined with LF; comment lines (`:`) and unknown fields are ignored.
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_has_data")
+    __slots__ = ("_buf", "_data", "_event", "_has_data", "_id")
 
     def __init__(self) -> None:
         self._buf = b""

@@ -143,7 +143,7 @@ class FakeUpstream:
         """Called before writing body chunk `index`: applies chunk delay and mid-stream cuts."""
         f = self.faults
         if f.cut_after is not None and index >= f.cut_after:
-            transport = resp._req.transport if resp._req is not None else None  # noqa: SLF001
+            transport = resp._req.transport if resp._req is not None else None
             if transport is not None:
                 transport.close()
             raise ConnectionResetError("fake upstream cut the stream")

@@ -18,6 +18,7 @@ KNOWN_PARAMS = frozenset({
     "safety_identifier",
 })
 REASONING_MODELS = ("o1", "o3", "o4", "gpt-5")
+ID_MAX = 64  # tool call ids (40 until 2025)
 
 
 def invalid(message: str, param: str | None = None, code: str | None = None,
@@ -96,10 +97,16 @@ def _validate_messages(messages: list[Any]) -> web.Response | None:
         if role == "assistant":
             calls = m.get("tool_calls") or []
             if content is None and not calls:
-                return invalid(f"Invalid value for 'content': expected a string, got null.",
+                return invalid("Invalid value for 'content': expected a string, got null.",
                                f"messages.[{i}].content")
             for j, c in enumerate(calls):
                 fn = c.get("function") if isinstance(c, dict) else None
+                cid = c.get("id") if isinstance(c, dict) else None
+                if isinstance(cid, str) and len(cid) > ID_MAX:
+                    return invalid(f"Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expected "
+                                   f"a string with maximum length {ID_MAX}, but got a string with length "
+                                   f"{len(cid)} instead.", f"messages[{i}].tool_calls[{j}].id",
+                                   "string_above_max_length")
                 if c.get("type") != "function" or not isinstance(fn, dict) \
                         or not isinstance(fn.get("arguments"), str):
                     return invalid(f"Missing required parameter: 'messages[{i}].tool_calls[{j}].function'.",

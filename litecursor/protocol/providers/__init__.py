@@ -11,12 +11,12 @@ from .base import HttpRequest, Provider, StreamDecoder, Target
 __all__ = [
     "HttpRequest",
     "Provider",
+    "ProviderSpec",
     "StreamDecoder",
     "Target",
-    "ProviderSpec",
-    "resolve_model",
-    "get_provider",
     "UnknownProviderError",
+    "get_provider",
+    "resolve_model",
 ]
 
 # adapter name -> "module:Class"; imported on first use so a config only loads what it names

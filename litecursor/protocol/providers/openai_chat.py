@@ -24,6 +24,7 @@ from ..types import (
     Usage,
 )
 from .base import HttpRequest, Provider, Target, join_url
+from .openai_responses import short_call_id
 
 # providers that are OpenAI itself: they take OpenAI-only fields (verbosity, service_tier, ...)
 _OPENAI_FAMILY = frozenset({"openai", "azure"})
@@ -46,13 +47,13 @@ def chat_messages(req: ChatRequest) -> list[dict[str, Any]]:
 
 def _message(m: Message, custom: frozenset[str]) -> dict[str, Any]:
     if m.role == "tool":
-        return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.text}
+        return {"role": "tool", "tool_call_id": short_call_id(m.tool_call_id or ""), "content": m.text}
     if m.role == "assistant":
         out: dict[str, Any] = {"role": "assistant", "content": m.text or None}
         if m.tool_calls:
             out["tool_calls"] = [
                 {
-                    "id": tc.id,
+                    "id": short_call_id(tc.id),  # Cursor's ids may be longer than the API takes
                     "type": "function",
                     "function": {
                         "name": tc.name,
@@ -189,7 +190,7 @@ class OpenAIChatProvider(Provider):
 class ChatStreamDecoder:
     """`chat.completion.chunk` SSE -> events. Only choice 0 is read (litecursor asks for one)."""
 
-    __slots__ = ("_sse", "_seen", "_finished", "_done")
+    __slots__ = ("_done", "_finished", "_seen", "_sse")
 
     def __init__(self) -> None:
         self._sse = SSEDecoder()
