@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from ..errors import InvalidRequestError
 from .fields import (
     Obj,
@@ -24,25 +22,20 @@ from .fields import (
     type_name,
 )
 from .history import pair_tool_results
+from .request_parts import read_arguments, read_part, read_parts, read_tool_choice, read_tools
 from .types import (
     ChatRequest,
-    ImagePart,
     Message,
     Part,
     ResponseFormat,
     TextPart,
     Tool,
     ToolCall,
-    ToolChoice,
 )
 
 # Responses request fields a Responses upstream may take verbatim
 _RESPONSES_EXTRAS = ("include", "store", "truncation", "prompt_cache_retention",
                      "previous_response_id", "prompt_cache_key", "background")
-# hosted tools run by OpenAI itself: meaningless to any other upstream, dropped
-_HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "file_search", "computer_use",
-                           "computer_use_preview", "code_interpreter", "image_generation",
-                           "mcp", "local_shell", "namespace", "tool_search"})
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 
 
@@ -77,7 +70,7 @@ def _common(body: Obj, model: str) -> dict[str, Any]:
     if stream_options is not None:
         so = req_obj(stream_options, "stream_options")
         include_usage = bool(opt_bool(so, "include_usage", "stream_options.include_usage"))
-    tools = _tools(body.get("tools"))
+    tools = read_tools(body.get("tools"))
     n = opt_int(body, "n", minimum=1)
     if n is not None and n > 1:
         raise InvalidRequestError("n > 1 is not supported: litecursor returns one choice",
@@ -87,7 +80,7 @@ def _common(body: Obj, model: str) -> dict[str, Any]:
         "stream": stream,
         "include_usage": include_usage,
         "tools": tools,
-        "tool_choice": _tool_choice(body.get("tool_choice")),
+        "tool_choice": read_tool_choice(body.get("tool_choice")),
         "parallel_tool_calls": opt_bool(body, "parallel_tool_calls"),
         "temperature": opt_number(body, "temperature"),
         "top_p": opt_number(body, "top_p"),
@@ -143,151 +136,6 @@ def _reasoning(body: Obj) -> tuple[str | None, str | None]:
 
 
 # ---------------------------------------------------------------------------------------------
-# tools
-# ---------------------------------------------------------------------------------------------
-
-
-def _tools(value: Any) -> tuple[Tool, ...]:
-    if value is None:
-        return ()
-    out: list[Tool] = []
-    for i, raw in enumerate(req_list(value, "tools")):
-        tool = _tool(raw, f"tools[{i}]")
-        if tool is not None:
-            out.append(tool)
-    return tuple(out)
-
-
-def _tool(raw: Any, path: str) -> Tool | None:
-    t = req_obj(raw, path)
-    kind = t.get("type")
-    if kind is None and "input_schema" in t:  # Anthropic's bare tool
-        return _function_tool(t, path, schema_key="input_schema")
-    if kind == "function":
-        if "function" in t:  # Chat's nested form
-            return _function_tool(req_obj(t["function"], f"{path}.function"), f"{path}.function")
-        return _function_tool(t, path)  # Responses' flat form
-    if kind == "custom":
-        if "input_schema" in t:  # Anthropic's explicit custom type is a JSON tool
-            return _function_tool(t, path, schema_key="input_schema")
-        inner, ipath = (req_obj(t["custom"], f"{path}.custom"), f"{path}.custom") \
-            if "custom" in t else (t, path)
-        fmt = inner.get("format")
-        if fmt is not None:
-            fmt = req_obj(fmt, f"{ipath}.format")
-        return Tool(name=req_str(inner, "name", f"{ipath}.name"),
-                    description=opt_str(inner, "description", f"{ipath}.description"),
-                    kind="custom", format=fmt)
-    if isinstance(kind, str) and (kind in _HOSTED_TOOLS or kind.startswith(("web_search", "computer"))):
-        return None
-    if kind is None:
-        raise InvalidRequestError(f"{path} needs a 'type' (function or custom)", param=f"{path}.type")
-    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported tool type", param=f"{path}.type")
-
-
-def _function_tool(t: Obj, path: str, schema_key: str = "parameters") -> Tool:
-    params = t.get(schema_key)
-    if params is not None:
-        params = req_obj(params, f"{path}.{schema_key}")
-    return Tool(
-        name=req_str(t, "name", f"{path}.name"),
-        description=opt_str(t, "description", f"{path}.description"),
-        parameters=params,
-        strict=opt_bool(t, "strict", f"{path}.strict"),
-    )
-
-
-def _tool_choice(value: Any) -> ToolChoice | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        mode = {"auto": "auto", "none": "none", "required": "required", "any": "required"}.get(value)
-        if mode is None:
-            raise InvalidRequestError(f"tool_choice '{value}' is not one of auto, none, required",
-                                      param="tool_choice")
-        return ToolChoice(mode)  # type: ignore[arg-type]
-    tc = req_obj(value, "tool_choice")
-    kind = tc.get("type")
-    if kind in ("function", "custom", "tool"):
-        nested = tc.get(kind)
-        inner = nested if isinstance(nested, dict) else tc
-        name = inner.get("name")
-        if not isinstance(name, str) or not name:
-            raise InvalidRequestError("tool_choice names no tool", param="tool_choice.name")
-        return ToolChoice("required", name)
-    if kind in ("auto", "none", "any", "required"):
-        return _tool_choice(kind)
-    if kind == "allowed_tools":
-        return ToolChoice("required" if tc.get("mode") == "required" else "auto")
-    raise InvalidRequestError(f"tool_choice type '{kind}' is not supported", param="tool_choice.type")
-
-
-# ---------------------------------------------------------------------------------------------
-# content parts (all three dialects' shapes are accepted everywhere)
-# ---------------------------------------------------------------------------------------------
-
-
-def _parts(value: Any, path: str) -> tuple[Part, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (TextPart(value),) if value else ()
-    parts: list[Part] = []
-    for i, raw in enumerate(req_list(value, path)):
-        part = _part(raw, f"{path}[{i}]")
-        if part is not None:
-            parts.append(part)
-    return tuple(parts)
-
-
-def _part(raw: Any, path: str) -> Part | None:
-    if isinstance(raw, str):
-        return TextPart(raw)
-    p = req_obj(raw, path)
-    kind = p.get("type")
-    if kind in ("text", "input_text", "output_text"):
-        return TextPart(req_str(p, "text", f"{path}.text", allow_empty=True))
-    if kind == "refusal":
-        return TextPart(opt_str(p, "refusal", f"{path}.refusal") or "")
-    if kind == "image_url":
-        img = p.get("image_url")
-        if isinstance(img, str):
-            return ImagePart(img)
-        o = req_obj(img, f"{path}.image_url")
-        return ImagePart(req_str(o, "url", f"{path}.image_url.url"),
-                         opt_str(o, "detail", f"{path}.image_url.detail"))
-    if kind == "input_image":
-        url = p.get("image_url")
-        if not isinstance(url, str) or not url:
-            raise InvalidRequestError(f"{path}.image_url must be a URL string (file_id is not supported)",
-                                      param=f"{path}.image_url")
-        return ImagePart(url, opt_str(p, "detail", f"{path}.detail"))
-    if kind == "image":  # Anthropic block
-        src = req_obj(p.get("source"), f"{path}.source")
-        if src.get("type") == "base64":
-            media = req_str(src, "media_type", f"{path}.source.media_type")
-            data = req_str(src, "data", f"{path}.source.data")
-            return ImagePart(f"data:{media};base64,{data}")
-        if src.get("type") == "url":
-            return ImagePart(req_str(src, "url", f"{path}.source.url"))
-        raise InvalidRequestError(f"{path}.source.type must be base64 or url", param=f"{path}.source.type")
-    if kind in ("thinking", "redacted_thinking", "reasoning"):
-        return None  # provider reasoning replayed by the client: not transferable
-    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported content part",
-                              param=f"{path}.type")
-
-
-def _arguments(value: Any, path: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict | list):
-        return orjson.dumps(value).decode()
-    raise InvalidRequestError(f"{path} must be a JSON string", param=path)
-
-
-# ---------------------------------------------------------------------------------------------
 # Chat dialect
 # ---------------------------------------------------------------------------------------------
 
@@ -318,7 +166,7 @@ def _chat_message(raw: Any, path: str) -> list[Message]:
     m = req_obj(raw, path)
     role = m.get("role")
     if role in ("system", "developer"):
-        return [Message("system", _parts(m.get("content"), f"{path}.content"))]
+        return [Message("system", read_parts(m.get("content"), f"{path}.content"))]
     if role == "user":
         return _user_with_blocks(m.get("content"), path)
     if role == "assistant":
@@ -328,7 +176,7 @@ def _chat_message(raw: Any, path: str) -> list[Message]:
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError(f"{path}.tool_call_id is required for a tool message",
                                       param=f"{path}.tool_call_id")
-        return [Message("tool", _parts(m.get("content"), f"{path}.content"),
+        return [Message("tool", read_parts(m.get("content"), f"{path}.content"),
                         tool_call_id=call_id, name=opt_str(m, "name", f"{path}.name"))]
     if role is None:
         raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
@@ -341,17 +189,17 @@ def _user_with_blocks(content: Any, path: str) -> list[Message]:
     if not isinstance(content, list) or not any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     ):
-        return [Message("user", _parts(content, f"{path}.content"))]
+        return [Message("user", read_parts(content, f"{path}.content"))]
     out: list[Message] = []
     rest: list[Part] = []
     for i, block in enumerate(content):
         bpath = f"{path}.content[{i}]"
         if isinstance(block, dict) and block.get("type") == "tool_result":
             call_id = req_str(block, "tool_use_id", f"{bpath}.tool_use_id")
-            out.append(Message("tool", _parts(block.get("content"), f"{bpath}.content"),
+            out.append(Message("tool", read_parts(block.get("content"), f"{bpath}.content"),
                                tool_call_id=call_id))
         else:
-            part = _part(block, bpath)
+            part = read_part(block, bpath)
             if part is not None:
                 rest.append(part)
     if rest:
@@ -369,13 +217,13 @@ def _assistant(m: Obj, path: str) -> Message:
             if isinstance(block, dict) and block.get("type") == "tool_use":
                 calls.append(ToolCall(req_str(block, "id", f"{bpath}.id"),
                                       req_str(block, "name", f"{bpath}.name"),
-                                      _arguments(block.get("input"), f"{bpath}.input")))
+                                      read_arguments(block.get("input"), f"{bpath}.input")))
             else:
-                part = _part(block, bpath)
+                part = read_part(block, bpath)
                 if part is not None:
                     parts.append(part)
     else:
-        parts.extend(_parts(content, f"{path}.content"))
+        parts.extend(read_parts(content, f"{path}.content"))
     raw_calls = m.get("tool_calls")
     if raw_calls is not None:
         for i, raw in enumerate(req_list(raw_calls, f"{path}.tool_calls")):
@@ -391,7 +239,7 @@ def _assistant(m: Obj, path: str) -> Message:
             fn = req_obj(c.get("function"), f"{cpath}.function")
             calls.append(ToolCall(req_str(c, "id", f"{cpath}.id"),
                                   req_str(fn, "name", f"{cpath}.function.name"),
-                                  _arguments(fn.get("arguments"), f"{cpath}.function.arguments")))
+                                  read_arguments(fn.get("arguments"), f"{cpath}.function.arguments")))
     return Message("assistant", tuple(parts), tool_calls=tuple(calls))
 
 
@@ -479,11 +327,11 @@ def _input_items(items: list[Any]) -> list[Message]:
         if kind is None or kind == "message":
             role = item.get("role")
             if role in ("system", "developer"):
-                out.append(Message("system", _parts(item.get("content"), f"{path}.content")))
+                out.append(Message("system", read_parts(item.get("content"), f"{path}.content")))
             elif role == "user":
-                out.append(Message("user", _parts(item.get("content"), f"{path}.content")))
+                out.append(Message("user", read_parts(item.get("content"), f"{path}.content")))
             elif role == "assistant":
-                _append_assistant(out, reasoning, parts=_parts(item.get("content"), f"{path}.content"))
+                _append_assistant(out, reasoning, parts=read_parts(item.get("content"), f"{path}.content"))
             elif role is None:
                 raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
             else:
@@ -493,13 +341,13 @@ def _input_items(items: list[Any]) -> list[Message]:
             call_id = req_str(item, "call_id", f"{path}.call_id")
             name = req_str(item, "name", f"{path}.name")
             if kind == "function_call":
-                call = ToolCall(call_id, name, _arguments(item.get("arguments"), f"{path}.arguments"))
+                call = ToolCall(call_id, name, read_arguments(item.get("arguments"), f"{path}.arguments"))
             else:
                 call = ToolCall(call_id, name, opt_str(item, "input", f"{path}.input") or "", "custom")
             _append_assistant(out, reasoning, calls=(call,))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = req_str(item, "call_id", f"{path}.call_id")
-            out.append(Message("tool", _parts(item.get("output"), f"{path}.output"),
+            out.append(Message("tool", read_parts(item.get("output"), f"{path}.output"),
                                tool_call_id=call_id))
         elif kind == "reasoning":
             reasoning.append(item)

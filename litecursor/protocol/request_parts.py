@@ -1,0 +1,157 @@
+"""Content parts, tools and tool choice, in every dialect's shape (Chat, Responses, Anthropic).
+
+Each reader takes a JSON value and its path and returns internal types, or raises
+`InvalidRequestError` whose `param` is that path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from ..errors import InvalidRequestError
+from .fields import Obj, opt_bool, opt_str, req_list, req_obj, req_str
+from .types import ImagePart, Part, TextPart, Tool, ToolChoice
+
+# hosted tools run by OpenAI itself: meaningless to any other upstream, dropped
+_HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "file_search", "computer_use",
+                           "computer_use_preview", "code_interpreter", "image_generation",
+                           "mcp", "local_shell", "namespace", "tool_search"})
+
+
+def read_tools(value: Any) -> tuple[Tool, ...]:
+    if value is None:
+        return ()
+    out: list[Tool] = []
+    for i, raw in enumerate(req_list(value, "tools")):
+        tool = _tool(raw, f"tools[{i}]")
+        if tool is not None:
+            out.append(tool)
+    return tuple(out)
+
+
+def _tool(raw: Any, path: str) -> Tool | None:
+    t = req_obj(raw, path)
+    kind = t.get("type")
+    if kind is None and "input_schema" in t:  # Anthropic's bare tool
+        return _function_tool(t, path, schema_key="input_schema")
+    if kind == "function":
+        if "function" in t:  # Chat's nested form
+            return _function_tool(req_obj(t["function"], f"{path}.function"), f"{path}.function")
+        return _function_tool(t, path)  # Responses' flat form
+    if kind == "custom":
+        if "input_schema" in t:  # Anthropic's explicit custom type is a JSON tool
+            return _function_tool(t, path, schema_key="input_schema")
+        inner, ipath = (req_obj(t["custom"], f"{path}.custom"), f"{path}.custom") \
+            if "custom" in t else (t, path)
+        fmt = inner.get("format")
+        if fmt is not None:
+            fmt = req_obj(fmt, f"{ipath}.format")
+        return Tool(name=req_str(inner, "name", f"{ipath}.name"),
+                    description=opt_str(inner, "description", f"{ipath}.description"),
+                    kind="custom", format=fmt)
+    if isinstance(kind, str) and (kind in _HOSTED_TOOLS or kind.startswith(("web_search", "computer"))):
+        return None
+    if kind is None:
+        raise InvalidRequestError(f"{path} needs a 'type' (function or custom)", param=f"{path}.type")
+    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported tool type", param=f"{path}.type")
+
+
+def _function_tool(t: Obj, path: str, schema_key: str = "parameters") -> Tool:
+    params = t.get(schema_key)
+    if params is not None:
+        params = req_obj(params, f"{path}.{schema_key}")
+    return Tool(
+        name=req_str(t, "name", f"{path}.name"),
+        description=opt_str(t, "description", f"{path}.description"),
+        parameters=params,
+        strict=opt_bool(t, "strict", f"{path}.strict"),
+    )
+
+
+def read_tool_choice(value: Any) -> ToolChoice | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        mode = {"auto": "auto", "none": "none", "required": "required", "any": "required"}.get(value)
+        if mode is None:
+            raise InvalidRequestError(f"tool_choice '{value}' is not one of auto, none, required",
+                                      param="tool_choice")
+        return ToolChoice(mode)  # type: ignore[arg-type]
+    tc = req_obj(value, "tool_choice")
+    kind = tc.get("type")
+    if kind in ("function", "custom", "tool"):
+        nested = tc.get(kind)
+        inner = nested if isinstance(nested, dict) else tc
+        name = inner.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidRequestError("tool_choice names no tool", param="tool_choice.name")
+        return ToolChoice("required", name)
+    if kind in ("auto", "none", "any", "required"):
+        return read_tool_choice(kind)
+    if kind == "allowed_tools":
+        return ToolChoice("required" if tc.get("mode") == "required" else "auto")
+    raise InvalidRequestError(f"tool_choice type '{kind}' is not supported", param="tool_choice.type")
+
+
+
+
+def read_parts(value: Any, path: str) -> tuple[Part, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    parts: list[Part] = []
+    for i, raw in enumerate(req_list(value, path)):
+        part = read_part(raw, f"{path}[{i}]")
+        if part is not None:
+            parts.append(part)
+    return tuple(parts)
+
+
+def read_part(raw: Any, path: str) -> Part | None:
+    if isinstance(raw, str):
+        return TextPart(raw)
+    p = req_obj(raw, path)
+    kind = p.get("type")
+    if kind in ("text", "input_text", "output_text"):
+        return TextPart(req_str(p, "text", f"{path}.text", allow_empty=True))
+    if kind == "refusal":
+        return TextPart(opt_str(p, "refusal", f"{path}.refusal") or "")
+    if kind == "image_url":
+        img = p.get("image_url")
+        if isinstance(img, str):
+            return ImagePart(img)
+        o = req_obj(img, f"{path}.image_url")
+        return ImagePart(req_str(o, "url", f"{path}.image_url.url"),
+                         opt_str(o, "detail", f"{path}.image_url.detail"))
+    if kind == "input_image":
+        url = p.get("image_url")
+        if not isinstance(url, str) or not url:
+            raise InvalidRequestError(f"{path}.image_url must be a URL string (file_id is not supported)",
+                                      param=f"{path}.image_url")
+        return ImagePart(url, opt_str(p, "detail", f"{path}.detail"))
+    if kind == "image":  # Anthropic block
+        src = req_obj(p.get("source"), f"{path}.source")
+        if src.get("type") == "base64":
+            media = req_str(src, "media_type", f"{path}.source.media_type")
+            data = req_str(src, "data", f"{path}.source.data")
+            return ImagePart(f"data:{media};base64,{data}")
+        if src.get("type") == "url":
+            return ImagePart(req_str(src, "url", f"{path}.source.url"))
+        raise InvalidRequestError(f"{path}.source.type must be base64 or url", param=f"{path}.source.type")
+    if kind in ("thinking", "redacted_thinking", "reasoning"):
+        return None  # provider reasoning replayed by the client: not transferable
+    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported content part",
+                              param=f"{path}.type")
+
+
+def read_arguments(value: Any, path: str) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    raise InvalidRequestError(f"{path} must be a JSON string", param=path)
