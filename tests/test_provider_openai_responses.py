@@ -11,11 +11,9 @@ from yarl import URL
 from litecursor.errors import UpstreamBadRequestError, UpstreamRateLimitError
 from litecursor.protocol.inbound import parse_request
 from litecursor.protocol.providers import HttpRequest, Target
-from litecursor.protocol.providers.openai_responses import (
-    OpenAIResponsesProvider,
-    ResponsesStreamDecoder,
-    short_call_id,
-)
+from litecursor.protocol.providers.base import short_call_id
+from litecursor.protocol.providers.openai_responses import OpenAIResponsesProvider
+from litecursor.protocol.providers.openai_responses_stream import ResponsesStreamDecoder
 from litecursor.protocol.types import (
     ChatRequest,
     Event,

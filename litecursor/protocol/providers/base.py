@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -143,6 +144,17 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         except ValueError:
             return None
     return None
+
+
+CALL_ID_MAX = 64  # OpenAI's limit on call ids (Chat and Responses)
+
+
+def short_call_id(call_id: str, limit: int = CALL_ID_MAX) -> str:
+    """A call id within `limit` characters: a longer one becomes a stable hash, so a call and
+    its result (shortened separately) still match."""
+    if len(call_id) <= limit:
+        return call_id
+    return "call_lc" + hashlib.sha256(call_id.encode()).hexdigest()[: min(48, limit - 7)]
 
 
 def join_url(base: str, path: str) -> str:

@@ -23,8 +23,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import HttpRequest, Provider, Target, join_url
-from .openai_responses import short_call_id
+from .base import HttpRequest, Provider, Target, join_url, short_call_id
 
 # providers that are OpenAI itself: they take OpenAI-only fields (verbosity, service_tier, ...)
 _OPENAI_FAMILY = frozenset({"openai", "azure"})
