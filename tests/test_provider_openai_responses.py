@@ -186,6 +186,14 @@ def test_reasoning_items_go_verbatim_right_before_their_turn() -> None:
     assert items[2]["role"] == "assistant"
 
 
+def test_other_upstreams_reasoning_is_not_replayed() -> None:
+    thinking = {"type": "thinking", "thinking": "hm", "signature": "sig"}
+    gemini = {"provider": "gemini", "type": "thought_signature", "signature": "s", "tool_call_id": "c"}
+    a = Message("assistant", (TextPart("answer"),), reasoning=(thinking, gemini))
+    items = body_of(request(user("q"), a))["input"]
+    assert [i.get("type") for i in items] == ["message", "message"]
+
+
 def test_reasoning_with_nothing_after_it_is_dropped() -> None:
     rs = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"}
     items = body_of(request(user("q"), Message("assistant", reasoning=(rs,)), user("again")))[

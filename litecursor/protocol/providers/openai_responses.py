@@ -92,7 +92,8 @@ def input_items(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
                 content = [{"type": "output_text", "text": m.text}]
                 turn.insert(0, {"type": "message", "role": "assistant", "content": content})
             if turn:  # a reasoning item must be followed by the item it produced
-                items.extend(m.reasoning)
+                # only this API's own items: another upstream's thinking means nothing here
+                items.extend(r for r in m.reasoning if r.get("type") == "reasoning")
                 items.extend(turn)
         else:
             cid = m.tool_call_id or ""
