@@ -9,6 +9,7 @@ be `os.environ/NAME`. Keys LiteLLM knows that litecursor does not support yet ar
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,27 @@ MASTER_KEY_ENV = "LITECURSOR_MASTER_KEY"
 ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing",
                       "usage-based-routing-v2", "cost-based-routing")
 REASONING_DISPLAYS = ("field", "think_tags", "hidden")
+
+
+# router settings LiteLLM also accepts under litellm_settings
+_LITELLM_ROUTER_KEYS = ("num_retries", "request_timeout", "fallbacks", "context_window_fallbacks",
+                        "content_policy_fallbacks", "default_fallbacks")
+
+
+def wildcard_regex(pattern: str) -> re.Pattern[str]:
+    """A `model_name` with `*` as a regex; each `*` matches one or more characters."""
+    return re.compile("(.+)".join(re.escape(part) for part in pattern.split("*")), re.DOTALL)
+
+
+def _check_model(name: str, names: set[str], aliases: Mapping[str, str], path: str) -> None:
+    """A fallback or alias target must be served by the model_list (exactly, by a wildcard
+    pattern, or through an alias)."""
+    if name in names or name in aliases:
+        return
+    if any("*" in n and wildcard_regex(n).fullmatch(name) for n in names):
+        return
+    raise ConfigError(path, f"'{name}' is not a model_name in model_list "
+                            f"(known: {', '.join(sorted(names))})")
 
 
 class ConfigError(Exception):
@@ -49,6 +71,9 @@ class Deployment:
     max_parallel_requests: int | None = None
     timeout: float | None = None
     stream_timeout: float | None = None
+    #: litecursor's own per-deployment limits (router_settings has the global ones)
+    connect_timeout: float | None = None
+    idle_timeout: float | None = None
     #: request fields never sent to this deployment (`additional_drop_params`)
     drop_params: frozenset[str] = frozenset()
 
@@ -74,6 +99,9 @@ class RouterSettings:
     content_policy_fallbacks: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     default_fallbacks: tuple[str, ...] = ()
     model_group_alias: Mapping[str, str] = field(default_factory=dict)
+    #: the longest a retry waits (backoff or retry-after); longer means give up on the group
+    max_retry_wait: float = 10.0
+    disable_cooldowns: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,15 +140,13 @@ _KNOWN_UNSUPPORTED = {
     "litellm_settings": {
         "success_callback", "failure_callback", "callbacks", "cache", "cache_params", "set_verbose",
         "json_logs", "max_budget", "budget_duration", "default_team_settings", "telemetry",
-        "turn_off_message_logging", "redact_user_api_key_info", "modify_params", "fallbacks",
-        "context_window_fallbacks", "content_policy_fallbacks", "default_fallbacks",
-        "request_timeout", "num_retries", "enable_preview_features", "callback_settings",
+        "turn_off_message_logging", "redact_user_api_key_info", "modify_params",
+        "enable_preview_features", "callback_settings",
     },
     "router_settings": {
         "redis_host", "redis_port", "redis_password", "redis_url", "cache_responses",
         "enable_pre_call_checks", "retry_policy", "allowed_fails_policy", "optional_pre_call_checks",
-        "provider_budget_config", "enable_tag_filtering", "disable_cooldowns",
-        "routing_strategy_args",
+        "provider_budget_config", "enable_tag_filtering",
     },
     "litellm_params": {
         "input_cost_per_token", "output_cost_per_token", "region_name", "organization",
@@ -173,7 +199,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
                           f"no master key: set it here (os.environ/NAME works) or export {MASTER_KEY_ENV}")
     max_mb = p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
 
-    p.only(litellm, "litellm_settings", {"drop_params"})
+    p.only(litellm, "litellm_settings", {"drop_params", *_LITELLM_ROUTER_KEYS})
     p.only(lc, "litecursor_settings", {"reasoning_display", "cors_allow_origins"})
     display = p.opt_str(lc, "reasoning_display", "litecursor_settings.reasoning_display") or "field"
     if display not in REASONING_DISPLAYS:
@@ -189,6 +215,12 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     if not items:
         raise ConfigError("model_list", "is empty: list at least one model")
     deployments = tuple(p.deployment(item, i) for i, item in enumerate(items))
+    seen_ids: dict[str, int] = {}
+    for i, d in enumerate(deployments):
+        if d.id in seen_ids:
+            raise ConfigError(f"model_list[{i}].model_info.id",
+                              f"'{d.id}' is already the id of model_list[{seen_ids[d.id]}]")
+        seen_ids[d.id] = i
     router = p.router(router_raw, litellm, {d.model_name for d in deployments})
     return Config(
         deployments=deployments,
@@ -310,6 +342,7 @@ class _Parser:
         allowed = {"model", "api_key", "api_base", "base_url", "api_version", "timeout",
                    "stream_timeout", "max_tokens", "temperature", "top_p", "extra_headers", "headers",
                    "rpm", "tpm", "weight", "order", "max_parallel_requests", "drop_params",
+                   "connect_timeout", "idle_timeout",
                    "additional_drop_params", "mock_delay", "thinking_budget", "stream_usage"}
         self.only(lp, lp_path, allowed)
         model = lp.get("model")
@@ -380,6 +413,8 @@ class _Parser:
             max_parallel_requests=self.opt_int(lp, "max_parallel_requests", f"{lp_path}.max_parallel_requests"),
             timeout=self.opt_num(lp, "timeout", f"{lp_path}.timeout"),
             stream_timeout=self.opt_num(lp, "stream_timeout", f"{lp_path}.stream_timeout"),
+            connect_timeout=self.opt_num(lp, "connect_timeout", f"{lp_path}.connect_timeout"),
+            idle_timeout=self.opt_num(lp, "idle_timeout", f"{lp_path}.idle_timeout"),
             drop_params=frozenset(drop_t),
         )
 
@@ -389,7 +424,8 @@ class _Parser:
                               "cooldown_time", "timeout", "stream_timeout", "connect_timeout",
                               "idle_timeout", "lowest_latency_buffer", "fallbacks",
                               "context_window_fallbacks", "content_policy_fallbacks",
-                              "default_fallbacks", "model_group_alias"})
+                              "default_fallbacks", "model_group_alias", "max_retry_wait",
+                              "disable_cooldowns", "routing_strategy_args"})
         strategy = self.opt_str(raw, "routing_strategy", f"{path}.routing_strategy") or "simple-shuffle"
         if strategy not in ROUTING_STRATEGIES:
             raise ConfigError(f"{path}.routing_strategy",
@@ -408,27 +444,59 @@ class _Parser:
             target = v.get("model") if isinstance(v, dict) else v
             if not isinstance(target, str):
                 raise ConfigError(f"{path}.model_group_alias.{k}", "must name a model")
+            _check_model(target, names, {}, f"{path}.model_group_alias.{k}")
             alias_t[str(k)] = target
-        default_fb = raw.get("default_fallbacks") or []
+        # LiteLLM also reads these from litellm_settings; router_settings wins when both set them
+        merged = {k: litellm[k] for k in _LITELLM_ROUTER_KEYS if k in litellm}
+        merged.update(raw)
+        if "request_timeout" in merged and "timeout" not in raw:
+            merged["timeout"] = merged["request_timeout"]
+        where = {k: path if k in raw else "litellm_settings" for k in merged}
+        args = self.obj(raw.get("routing_strategy_args") or {}, f"{path}.routing_strategy_args")
+        for key in args:
+            if key != "lowest_latency_buffer":
+                self.warn(f"{path}.routing_strategy_args.{key} is not supported yet and is ignored")
+        buffer = self.opt_num(raw, "lowest_latency_buffer", f"{path}.lowest_latency_buffer")
+        if buffer is None:
+            buffer = self.opt_num(args, "lowest_latency_buffer",
+                                  f"{path}.routing_strategy_args.lowest_latency_buffer")
+
+        def fallbacks(key: str) -> dict[str, tuple[str, ...]]:
+            table = self._fallbacks(merged.get(key), f"{where.get(key, path)}.{key}")
+            for k, targets in table.items():
+                for t in targets:
+                    _check_model(t, names, alias_t, f"{where[key]}.{key}.{k}")
+            return table
+
+        default_fb = tuple(self.str_list(merged.get("default_fallbacks") or [],
+                                         f"{where.get('default_fallbacks', path)}.default_fallbacks"))
+        for t in default_fb:
+            _check_model(t, names, alias_t, f"{where['default_fallbacks']}.default_fallbacks")
         return RouterSettings(
             routing_strategy=strategy,
-            num_retries=self._int_or(raw, "num_retries", path, d.num_retries),
+            num_retries=self._int_or(merged, "num_retries", where.get("num_retries", path), d.num_retries),
             retry_after=self._num_or(raw, "retry_after", path, d.retry_after),
             allowed_fails=self._int_or(raw, "allowed_fails", path, d.allowed_fails),
             cooldown_time=self._num_or(raw, "cooldown_time", path, d.cooldown_time),
-            timeout=self._num_or(raw, "timeout", path, d.timeout),
+            timeout=self._positive(merged, "timeout", where.get("timeout", path), d.timeout),
             stream_timeout=self.opt_num(raw, "stream_timeout", f"{path}.stream_timeout"),
-            connect_timeout=self._num_or(raw, "connect_timeout", path, d.connect_timeout),
-            idle_timeout=self._num_or(raw, "idle_timeout", path, d.idle_timeout),
-            lowest_latency_buffer=self._num_or(raw, "lowest_latency_buffer", path, d.lowest_latency_buffer),
-            fallbacks=self._fallbacks(raw.get("fallbacks"), f"{path}.fallbacks"),
-            context_window_fallbacks=self._fallbacks(raw.get("context_window_fallbacks"),
-                                                     f"{path}.context_window_fallbacks"),
-            content_policy_fallbacks=self._fallbacks(raw.get("content_policy_fallbacks"),
-                                                     f"{path}.content_policy_fallbacks"),
-            default_fallbacks=tuple(self.str_list(default_fb, f"{path}.default_fallbacks")),
+            connect_timeout=self._positive(raw, "connect_timeout", path, d.connect_timeout),
+            idle_timeout=self._positive(raw, "idle_timeout", path, d.idle_timeout),
+            lowest_latency_buffer=d.lowest_latency_buffer if buffer is None else float(buffer),
+            fallbacks=fallbacks("fallbacks"),
+            context_window_fallbacks=fallbacks("context_window_fallbacks"),
+            content_policy_fallbacks=fallbacks("content_policy_fallbacks"),
+            default_fallbacks=default_fb,
             model_group_alias=alias_t,
+            max_retry_wait=self._num_or(raw, "max_retry_wait", path, d.max_retry_wait),
+            disable_cooldowns=bool(raw.get("disable_cooldowns", False)),
         )
+
+    def _positive(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
+        v = self._num_or(raw, key, path, default)
+        if v <= 0:
+            raise ConfigError(f"{path}.{key}", "must be more than 0 seconds")
+        return v
 
     def _int_or(self, raw: dict[str, Any], key: str, path: str, default: int) -> int:
         v = self.opt_int(raw, key, f"{path}.{key}")

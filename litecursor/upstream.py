@@ -59,8 +59,8 @@ class _HttpResponse:
             try:
                 async with asyncio.timeout_at(when):
                     data = await content.readany()
-            except TimeoutError:
-                raise _timeout(what, self._timeouts) from None
+            except TimeoutError:  # the total deadline may be the nearer one
+                raise _timeout(what if when < self._deadline else "total", self._timeouts) from None
             except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
                 raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
             if not data:
@@ -148,7 +148,7 @@ class UpstreamClient:
         except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
             raise _timeout("connect", timeouts) from None
         except TimeoutError:
-            raise _timeout("first byte" if first <= deadline else "total", timeouts) from None
+            raise _timeout("first byte" if first < deadline else "total", timeouts) from None
         except (aiohttp.ClientConnectionError, OSError) as e:
             raise UpstreamConnectionError(f"cannot reach the upstream at {_origin(http.url)}: "
                                           f"{_describe(e)}") from None

@@ -13,7 +13,7 @@ from aiohttp import web
 from ..config import Config
 from ..router import Router
 from ..upstream import UpstreamClient
-from . import handlers
+from . import admin, handlers
 from .keys import CONFIG, ROUTER, STARTED, UPSTREAM
 from .middleware import context_middleware, cors_headers
 
@@ -39,6 +39,7 @@ def create_app(config: Config) -> web.Application:
     for path in MODEL_PATHS:
         app.router.add_get(path, handlers.list_models)
     app.router.add_get("/health", handlers.health)
+    app.router.add_get("/health/deployments", admin.deployments_health)
     return app
 
 

@@ -1,0 +1,383 @@
+"""Deployment choice, retries, fallbacks, cooldowns and timeouts for one request.
+
+`Router.stream` yields batches of internal events. Until the first batch is yielded, a failure
+may be retried on the group's deployments (`num_retries`) and then on its fallback groups;
+after it, the failure is the caller's to report in-stream. Bookkeeping happens once per attempt
+(in-flight counts, first-token latency, failures), never per chunk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+
+from ..config import Config, Deployment
+from ..context import Attempt, RequestContext
+from ..errors import (
+    ContentPolicyError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    LitecursorError,
+    ModelNotFoundError,
+    NoDeploymentAvailableError,
+    RateLimitError,
+)
+from ..protocol.providers import Provider, get_provider
+from ..protocol.providers.base import retry_after_seconds
+from ..protocol.types import ChatRequest, Event, StreamError
+from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
+from . import strategies
+from .failures import counts_against, none_available, raise_early_error
+from .names import Group, Names
+from .params import drop_params
+from .state import Clock, DeploymentState, MemoryState, MonotonicClock, RecentError, StateStore
+
+#: jittered exponential backoff before retrying the same deployment: 0.5 s, 1 s, 2 s ... 8 s
+BACKOFF_BASE = 0.5
+BACKOFF_MAX = 8.0
+#: upstream statuses that cool a deployment down at once
+IMMEDIATE_COOLDOWN = frozenset({401, 404, 429})
+#: a cooldown never lasts longer than this, whatever an upstream's retry-after says
+MAX_COOLDOWN = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentHealth:
+    deployment: Deployment
+    state: DeploymentState
+    #: seconds until the deployment takes requests again (0: now)
+    cooldown_remaining: float
+    at_limit: bool
+
+
+class _Run:
+    """One request's progress across its attempts."""
+
+    __slots__ = ("hint", "yielded")
+
+    def __init__(self) -> None:
+        self.yielded = False  # a batch went to the caller: no more retries or fallbacks
+        self.hint: float | None = None  # the last failure's retry-after, seconds
+
+
+class Router:
+    def __init__(
+        self,
+        config: Config,
+        client: UpstreamClient,
+        *,
+        clock: Clock | None = None,
+        state: StateStore | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.settings = config.router
+        self.client = client
+        self.clock: Clock = clock or MonotonicClock()
+        self.state: StateStore = state or MemoryState()
+        self.rng = rng or random.Random()
+        self.names = Names(config.deployments, self.settings.model_group_alias)
+        self._coolable = self._coolable_ids()
+
+    def _coolable_ids(self) -> frozenset[str]:
+        """Deployments worth cooling down: those with another deployment in their group, or
+        a fallback group. Cooling the only way to serve a model would just turn the
+        upstream's own errors into 429s and delay its recovery."""
+        s = self.settings
+        sizes = Counter(d.model_name for d in self.config.deployments)
+        with_fallbacks = {g.name for k in s.fallbacks if (g := self.names.resolve(k)) is not None}
+        return frozenset(
+            d.id
+            for d in self.config.deployments
+            if sizes[d.model_name] > 1 or s.default_fallbacks or d.model_name in with_fallbacks
+        )
+
+    # -- naming ---------------------------------------------------------------------------
+
+    def group(self, model: str) -> list[Deployment]:
+        return list(self.resolve(model).deployments)
+
+    def resolve(self, model: str) -> Group:
+        group = self.names.resolve(model)
+        if group is None:
+            names = ", ".join(self.names.model_names)
+            raise ModelNotFoundError(
+                f"model '{model}' is not configured; available models: {names}", param="model"
+            )
+        return group
+
+    # -- running --------------------------------------------------------------------------
+
+    def timeouts(self, d: Deployment, stream: bool) -> Timeouts:
+        r = self.settings
+        total = d.timeout or r.timeout
+        first = (d.stream_timeout or r.stream_timeout or total) if stream else total
+        return Timeouts(
+            connect=d.connect_timeout or r.connect_timeout,
+            first_byte=min(first, total),
+            idle=d.idle_timeout or r.idle_timeout,
+            total=total,
+        )
+
+    async def stream(self, ctx: RequestContext, req: ChatRequest) -> AsyncIterator[list[Event]]:
+        """Events for `req`, batch by batch, as they arrive from the upstream.
+
+        Each group gets up to 1 + `num_retries` attempts, each on a deployment not tried yet
+        when one can take the request; then the fallback groups, in order. Written as one
+        loop so a streamed batch passes through no more generators than `run`'s."""
+        primary = self.resolve(req.model)
+        retries = self.settings.num_retries
+        run = _Run()
+        group: Group | None = primary
+        first: LitecursorError | None = None
+        fallbacks: list[str] = []
+        while group is not None:
+            ctx.model_group = group.name
+            tried: list[str] = []
+            error: LitecursorError | None = None
+            for n in range(retries + 1):
+                try:
+                    d = self._pick(group, tried)
+                except NoDeploymentAvailableError as e:
+                    error = error or e  # an upstream's own failure says more than "none left"
+                    break
+                tried.append(d.id)
+                try:
+                    async for events in self.run(ctx, d, req, run):
+                        yield events
+                    return
+                except LitecursorError as e:
+                    if run.yielded or ctx.committed:
+                        raise
+                    error = e
+                if not error.retryable or n == retries:
+                    break
+                wait = self._wait(error, n, group, tried, run.hint)
+                if wait is None:
+                    break
+                if wait > 0:
+                    await self.clock.sleep(wait)
+            assert error is not None
+            if first is None:
+                first = error
+                fallbacks = list(self._fallbacks(req.model, primary.name, error))
+            group = self._next(fallbacks)
+        # the requested group's own failure says most about what went wrong
+        assert first is not None
+        raise first
+
+    async def complete(self, ctx: RequestContext, req: ChatRequest) -> list[Event]:
+        """All events of a non-streaming request."""
+        events: list[Event] = []
+        async for batch in self.stream(ctx, req):
+            events.extend(batch)
+        return events
+
+    def _next(self, fallbacks: list[str]) -> Group | None:
+        while fallbacks:
+            group = self.names.resolve(fallbacks.pop(0))
+            if group is not None:
+                return group
+        return None
+
+    def _fallbacks(self, requested: str, group: str, error: LitecursorError) -> tuple[str, ...]:
+        s = self.settings
+        default: tuple[str, ...] = ()
+        if isinstance(error, ContextWindowExceededError):
+            table = s.context_window_fallbacks
+        elif isinstance(error, ContentPolicyError):
+            table = s.content_policy_fallbacks
+        elif isinstance(error, InvalidRequestError):
+            return ()  # the client's own mistake: another model would refuse it too
+        else:
+            table, default = s.fallbacks, s.default_fallbacks
+        names = table.get(requested) or table.get(group) or default
+        return tuple(n for n in names if n not in (requested, group))
+
+    # -- choosing -------------------------------------------------------------------------
+
+    def _pick(self, group: Group, tried: list[str]) -> Deployment:
+        now = self.clock.now()
+        deployments = group.deployments
+        views = self.state.view([d.id for d in deployments], now)
+        free: list[strategies.Candidate] = []
+        why: list[tuple[str, float]] = []
+        for d, s in zip(deployments, views, strict=True):
+            b = strategies.blocked(d, s, now)
+            if b is None:
+                free.append((d, s))
+            else:
+                why.append(b)
+        if not free:
+            raise none_available(group, why)
+        fresh = [c for c in free if c[0].id not in tried] or free
+        return strategies.choose(
+            self.settings.routing_strategy,
+            strategies.preferred(fresh),
+            self.rng,
+            self.settings.lowest_latency_buffer,
+        )
+
+    def _wait(
+        self, e: LitecursorError, n: int, group: Group, tried: list[str], hint: float | None
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up on the group: no wait
+        when an untried deployment can take it; else jittered exponential backoff, at least
+        the upstream's retry-after and until a cooling deployment is back, within
+        `max_retry_wait`."""
+        s = self.settings
+        now = self.clock.now()
+        views = self.state.view([d.id for d in group.deployments], now)
+        soonest: float | None = None
+        for d, v in zip(group.deployments, views, strict=True):
+            b = strategies.blocked(d, v, now)
+            if b is None and d.id not in tried:
+                return s.retry_after
+            wait = 0.0 if b is None else b[1]
+            soonest = wait if soonest is None else min(soonest, wait)
+        if isinstance(e, RateLimitError) and e.retry_after is not None:
+            hint = e.retry_after
+        backoff = min(BACKOFF_MAX, BACKOFF_BASE * 2**n) * (0.5 + self.rng.random() / 2)
+        wait = max(s.retry_after, backoff, hint or 0.0, soonest or 0.0)
+        return None if wait > s.max_retry_wait else wait
+
+    # -- one attempt ----------------------------------------------------------------------
+
+    async def run(
+        self, ctx: RequestContext, d: Deployment, req: ChatRequest, progress: _Run | None = None
+    ) -> AsyncIterator[list[Event]]:
+        """One attempt at one deployment. A `StreamError` before any event was yielded is
+        raised instead, so the caller can still retry or answer with a status code."""
+        run = progress or _Run()
+        run.hint = None
+        ctx.deployment = d
+        attempt = Attempt(d.id, started=_now())
+        ctx.attempts.append(attempt)
+        provider = get_provider(d.adapter)
+        req = drop_params(req, d.drop_params)
+        state, clock = self.state, self.clock
+        start = clock.now()
+        state.begin(d.id, start)
+        yielded = False
+        last: list[Event] = []
+        try:
+            async with self._open(provider, d, req) as resp:
+                if resp.status >= 400:
+                    body = await resp.read()
+                    run.hint = retry_after_seconds(resp.headers)
+                    raise provider.decode_error(resp.status, resp.headers, body)
+                if not req.stream:
+                    last = provider.decode_response(await resp.read(), req, d.target)
+                    raise_early_error(last, provider)
+                    state.latency(d.id, clock.now() - start)
+                    run.yielded = True
+                    yield last
+                else:
+                    decoder = provider.open_decoder(req, d.target)
+                    async for data in resp.chunks():
+                        events = decoder.feed(data)
+                        if events:
+                            if not yielded:
+                                raise_early_error(events, provider)
+                                yielded = run.yielded = True
+                                state.latency(d.id, clock.now() - start)
+                            last = events
+                            yield events
+                    events = decoder.close()
+                    if events:
+                        if not yielded:
+                            raise_early_error(events, provider)
+                            yielded = run.yielded = True
+                        last = events
+                        yield events
+            if any(isinstance(ev, StreamError) for ev in last):
+                # the upstream broke the stream in-band after it started: the caller reports
+                # it to the client; it still counts against the deployment
+                err = next(ev for ev in last if isinstance(ev, StreamError))
+                self._failed(d, err.message, err.status, None)
+            asyncio.get_running_loop().call_soon(self._count_tokens, d.id, ctx)
+        except LitecursorError as e:
+            status = getattr(e, "upstream_status", None)
+            attempt.error = e.message
+            attempt.status = status or e.status
+            if counts_against(e, d):
+                self._failed(d, e.message, status, e, run.hint)
+            raise
+        finally:
+            attempt.ended = _now()
+            state.end(d.id)
+
+    def _failed(
+        self,
+        d: Deployment,
+        message: str,
+        status: int | None,
+        e: LitecursorError | None,
+        hint: float | None = None,
+    ) -> None:
+        """Count a failure against `d`; cool it down at once on 401/404/429, or after
+        `allowed_fails` failures within a minute."""
+        now = self.clock.now()
+        key = d.target.api_key
+        if key and key in message:
+            message = message.replace(key, "[redacted]")
+        fails = self.state.failure(d.id, RecentError(now, status, message[:300]))
+        s = self.settings
+        if s.disable_cooldowns or d.id not in self._coolable:
+            return
+        if status in IMMEDIATE_COOLDOWN:
+            if isinstance(e, RateLimitError) and e.retry_after is not None:
+                hint = e.retry_after
+            # an upstream that says when it is ready again is believed
+            seconds = hint if status == 429 and hint is not None else s.cooldown_time
+        elif fails >= s.allowed_fails:
+            seconds = s.cooldown_time
+        else:
+            return
+        self.state.cool(d.id, now + min(seconds, MAX_COOLDOWN))
+
+    def _count_tokens(self, id: str, ctx: RequestContext) -> None:
+        # scheduled at the end of a stream: the handler has stored the usage by the time it runs
+        usage = ctx.usage
+        if usage is not None:
+            self.state.tokens(id, usage.total_tokens, self.clock.now())
+
+    def _open(
+        self, provider: Provider, d: Deployment, req: ChatRequest
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
+        if provider.transport == "local":
+            body = provider.local_response(req, d.target)  # type: ignore[attr-defined]
+            return self.client.open_local(body, provider.delay(d.target))  # type: ignore[attr-defined]
+        http = provider.build_request(req, d.target)
+        return self.client.open(http, self.timeouts(d, req.stream))
+
+    # -- health ---------------------------------------------------------------------------
+
+    def health(self) -> list[DeploymentHealth]:
+        now = self.clock.now()
+        deployments = self.config.deployments
+        views = self.state.view([d.id for d in deployments], now)
+        out = []
+        for d, s in zip(deployments, views, strict=True):
+            b = strategies.blocked(d, s, now)
+            out.append(
+                DeploymentHealth(
+                    d,
+                    s,
+                    max(0.0, s.cooldown_until - now),
+                    at_limit=b is not None and b[0] == "limit",
+                )
+            )
+        return out
+
+
+def _now() -> float:
+    return time.monotonic()
+
+
+__all__ = ["DeploymentHealth", "Router", "UpstreamResponse", "drop_params"]

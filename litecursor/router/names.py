@@ -1,0 +1,61 @@
+"""Which deployments serve a requested model name: aliases, exact groups, then wildcard patterns."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from ..config import Deployment, wildcard_regex
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """The deployments serving one request's model: `name` is the group's `model_name`
+    (the pattern, for a wildcard group), which the routing headers report."""
+
+    name: str
+    deployments: tuple[Deployment, ...]
+
+
+class Names:
+    def __init__(self, deployments: Iterable[Deployment], aliases: Mapping[str, str]) -> None:
+        grouped: dict[str, list[Deployment]] = {}
+        for d in deployments:
+            grouped.setdefault(d.model_name, []).append(d)
+        self.aliases = dict(aliases)
+        self._exact = {
+            name: Group(name, tuple(ds)) for name, ds in grouped.items() if "*" not in name
+        }
+        patterns = [(name, ds) for name, ds in grouped.items() if "*" in name]
+        # the most specific pattern wins: most literal characters, then config order
+        patterns.sort(key=lambda p: -len(p[0].replace("*", "")))
+        self._patterns = [(wildcard_regex(name), Group(name, tuple(ds))) for name, ds in patterns]
+        self.model_names = [*grouped, *(a for a in self.aliases if a not in grouped)]
+
+    def resolve(self, model: str) -> Group | None:
+        name = self.aliases.get(model, model)
+        group = self._exact.get(name)
+        if group is not None:
+            return group
+        for pattern, group in self._patterns:
+            m = pattern.fullmatch(name)
+            if m is not None:
+                captures = m.groups()
+                return Group(group.name, tuple(_fill(d, captures) for d in group.deployments))
+        return None
+
+
+def _fill(d: Deployment, captures: tuple[str, ...]) -> Deployment:
+    """The deployment with the requested name forwarded: each `*` of its upstream model is
+    replaced by what the matching `*` of the pattern matched (`claude-*` -> `claude-opus-4`)."""
+    model = d.target.model
+    if "*" not in model:
+        return d
+    for part in captures:
+        model = model.replace("*", part, 1)
+    model = model.replace("*", captures[-1] if captures else "")
+    litellm_model = d.litellm_model[: len(d.litellm_model) - len(d.target.model)] + model
+    return dataclasses.replace(
+        d, litellm_model=litellm_model, target=dataclasses.replace(d.target, model=model)
+    )
