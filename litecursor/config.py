@@ -112,6 +112,8 @@ class Config:
     max_request_size_mb: float = 32.0
     reasoning_display: str = "field"
     cors_allow_origins: tuple[str, ...] = ("*",)
+    #: memory for reasoning replay (see replay.py); 0 turns it off
+    reasoning_replay_mb: float = 64.0
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -200,7 +202,8 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     max_mb = p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
 
     p.only(litellm, "litellm_settings", {"drop_params", *_LITELLM_ROUTER_KEYS})
-    p.only(lc, "litecursor_settings", {"reasoning_display", "cors_allow_origins"})
+    p.only(lc, "litecursor_settings", {"reasoning_display", "cors_allow_origins", "reasoning_replay_mb"})
+    replay_mb = p.opt_num(lc, "reasoning_replay_mb", "litecursor_settings.reasoning_replay_mb")
     display = p.opt_str(lc, "reasoning_display", "litecursor_settings.reasoning_display") or "field"
     if display not in REASONING_DISPLAYS:
         raise ConfigError("litecursor_settings.reasoning_display",
@@ -229,6 +232,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         max_request_size_mb=float(max_mb),
         reasoning_display=display,
         cors_allow_origins=origins_t,
+        reasoning_replay_mb=64.0 if replay_mb is None else float(replay_mb),
         warnings=tuple(p.warnings),
         source=source,
     )

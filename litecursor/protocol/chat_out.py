@@ -30,6 +30,9 @@ from .types import (
 ReasoningDisplay = Literal["field", "think_tags", "hidden"]
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
+_CONTENT_KEY = b'"content":'
+_REASONING_KEY = b'"reasoning_content":'
+_TEXT_TAIL = b'},"finish_reason":null}]}\n\n'
 
 
 def usage_dict(u: Usage) -> dict[str, Any]:
@@ -69,10 +72,11 @@ def merge_usage(old: Usage | None, new: Usage) -> Usage:
 class _Turn:
     """State common to streaming and non-streaming output."""
 
-    __slots__ = ("finish", "indexes", "reasoning_items", "usage")
+    __slots__ = ("call_ids", "finish", "indexes", "reasoning_items", "usage")
 
     def __init__(self) -> None:
         self.indexes: dict[int | str, int] = {}
+        self.call_ids: list[str] = []  # as the client saw them
         self.finish: FinishReason | None = None
         self.usage: Usage | None = None
         self.reasoning_items: list[dict[str, Any]] = []
@@ -101,8 +105,8 @@ class ChunkEncoder:
     the stream has started.
     """
 
-    __slots__ = ("_head", "_include_usage", "_reasoning", "_role_sent", "_thinking", "_turn",
-                 "closed", "created", "error", "id", "model")
+    __slots__ = ("_delta_head", "_head", "_include_usage", "_reasoning", "_role_head", "_role_sent",
+                 "_thinking", "_turn", "closed", "created", "error", "id", "model")
 
     def __init__(
         self,
@@ -129,6 +133,8 @@ class ChunkEncoder:
             b'data: {"id":' + orjson.dumps(id) + b',"object":"chat.completion.chunk","created":'
             + str(created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
         )
+        self._delta_head = self._head + b'[{"index":0,"delta":{'
+        self._role_head = self._delta_head + b'"role":"assistant",'
 
     @property
     def usage(self) -> Usage | None:
@@ -142,6 +148,10 @@ class ChunkEncoder:
     def reasoning_items(self) -> list[dict[str, Any]]:
         return self._turn.reasoning_items
 
+    @property
+    def call_ids(self) -> list[str]:
+        return self._turn.call_ids
+
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
@@ -149,20 +159,32 @@ class ChunkEncoder:
         choice = {"index": 0, "delta": delta, "finish_reason": finish}
         return self._head + orjson.dumps([choice]) + b"}\n\n"
 
+    def _text_chunk(self, key: bytes, text: str) -> bytes:
+        """The bytes `_chunk({field: text})` makes, built around the one string orjson encodes:
+        most chunks of a stream are just text, so they skip the dicts."""
+        if self._role_sent:
+            head = self._delta_head
+        else:
+            head = self._role_head
+            self._role_sent = True
+        return b"".join((head, key, orjson.dumps(text), _TEXT_TAIL))
+
+    def _flush(self, out: list[bytes], reasoning: list[str], text: list[str]) -> None:
+        if reasoning:
+            out.append(self._text_chunk(_REASONING_KEY, "".join(reasoning)))
+            reasoning.clear()
+        if text:
+            out.append(self._text_chunk(_CONTENT_KEY, "".join(text)))
+            text.clear()
+
     def feed(self, events: list[Event]) -> bytes:
         if self.closed:
             return b""
+        if len(events) == 1 and type(events[0]) is TextDelta and not self._thinking:
+            return self._text_chunk(_CONTENT_KEY, events[0].text)  # what the loop below makes of it
         out: list[bytes] = []
         text: list[str] = []  # consecutive text of this batch goes out as one chunk
         reasoning: list[str] = []
-
-        def flush() -> None:
-            if reasoning:
-                out.append(self._chunk({"reasoning_content": "".join(reasoning)}))
-                reasoning.clear()
-            if text:
-                out.append(self._chunk({"content": "".join(text)}))
-                text.clear()
 
         for ev in events:
             if isinstance(ev, TextDelta | RefusalDelta):
@@ -171,12 +193,12 @@ class ChunkEncoder:
                     text.append(THINK_CLOSE)
                     self._thinking = False
                 elif reasoning:
-                    flush()
+                    self._flush(out, reasoning, text)
                 text.append(ev.text)
             elif isinstance(ev, ReasoningDelta):
                 if self._reasoning == "field":
                     if text:
-                        flush()
+                        self._flush(out, reasoning, text)
                     reasoning.append(ev.text)
                 elif self._reasoning == "think_tags":
                     if not self._thinking:
@@ -185,14 +207,15 @@ class ChunkEncoder:
                     text.append(ev.text)
             elif isinstance(ev, ToolCallStart):
                 self._close_think(text)
-                flush()
+                self._flush(out, reasoning, text)
                 idx, new = self._turn.index_of(ev.key)
                 if new:
+                    self._turn.call_ids.append(ev.id)
                     call = {"index": idx, "id": ev.id, "type": "function",
                             "function": {"name": ev.name, "arguments": ""}}
                     out.append(self._chunk({"tool_calls": [call]}))
             elif isinstance(ev, ToolCallDelta):
-                flush()
+                self._flush(out, reasoning, text)
                 idx, new = self._turn.index_of(ev.key)
                 if new:  # arguments for a call never announced: announce it
                     call = {"index": idx, "id": f"call_{idx}", "type": "function",
@@ -202,7 +225,7 @@ class ChunkEncoder:
                 out.append(self._chunk({"tool_calls": [call]}))
             elif isinstance(ev, Finish):
                 self._close_think(text)
-                flush()
+                self._flush(out, reasoning, text)
                 if self._turn.finish is None:
                     self._turn.finish = self._turn.finish_reason(ev.reason)
                     out.append(self._chunk({}, self._turn.finish))
@@ -212,13 +235,13 @@ class ChunkEncoder:
                 self._turn.reasoning_items.append(ev.data)
             elif isinstance(ev, StreamError):
                 self._close_think(text)
-                flush()
+                self._flush(out, reasoning, text)
                 out.append(self._error_chunk(ev.message, ev.type, ev.code))
                 self.closed = True
                 self.error = ev.message
                 break
         else:
-            flush()
+            self._flush(out, reasoning, text)
         return b"".join(out)
 
     def _close_think(self, text: list[str]) -> None:
@@ -283,6 +306,14 @@ class CompletionBuilder:
     def usage(self) -> Usage | None:
         return self._turn.usage
 
+    @property
+    def reasoning_items(self) -> list[dict[str, Any]]:
+        return self._turn.reasoning_items
+
+    @property
+    def call_ids(self) -> list[str]:
+        return self._turn.call_ids
+
     def feed(self, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, TextDelta | RefusalDelta):
@@ -292,6 +323,7 @@ class CompletionBuilder:
             elif isinstance(ev, ToolCallStart):
                 idx, new = self._turn.index_of(ev.key)
                 if new:
+                    self._turn.call_ids.append(ev.id)
                     self._calls.append({"id": ev.id, "type": "function",
                                         "function": {"name": ev.name, "arguments": ""}})
             elif isinstance(ev, ToolCallDelta):

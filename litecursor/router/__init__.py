@@ -30,6 +30,7 @@ from ..errors import (
 from ..protocol.providers import Provider, get_provider
 from ..protocol.providers.base import retry_after_seconds
 from ..protocol.types import ChatRequest, Event, StreamError
+from ..replay import ReasoningReplay
 from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
 from . import strategies
 from .failures import counts_against, none_available, raise_early_error
@@ -82,6 +83,7 @@ class Router:
         self.state: StateStore = state or MemoryState()
         self.rng = rng or random.Random()
         self.names = Names(config.deployments, self.settings.model_group_alias)
+        self.replay = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
         self._coolable = self._coolable_ids()
 
     def _coolable_ids(self) -> frozenset[str]:
@@ -259,7 +261,7 @@ class Router:
         attempt = Attempt(d.id, started=_now())
         ctx.attempts.append(attempt)
         provider = get_provider(d.adapter)
-        req = drop_params(req, d.drop_params)
+        req = self.replay.restore(drop_params(req, d.drop_params), d)
         state, clock = self.state, self.clock
         start = clock.now()
         state.begin(d.id, start)

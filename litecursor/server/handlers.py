@@ -69,6 +69,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         builder.feed(await router.complete(ctx, req))
         result = builder.result()
         ctx.usage = builder.usage
+        router.replay.remember(ctx.deployment, builder.call_ids, builder.reasoning_items)
         ctx.first_byte_at = time.monotonic()
         return _json(result, headers=_routing_headers(ctx))
 
@@ -96,6 +97,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         resp = await _start_stream(request, ctx)
     if encoder.error is not None:
         ctx.error = encoder.error
+    else:  # a turn that ended well: its reasoning may come back next turn
+        router.replay.remember(ctx.deployment, encoder.call_ids, encoder.reasoning_items)
     await resp.write(encoder.close())
     await resp.write_eof()
     return resp

@@ -207,6 +207,11 @@ def build_responses_body(req: ChatRequest, target: Target) -> dict[str, Any]:
         if extras.get(name) is not None:
             body[name] = extras[name]
     body.setdefault("store", False)  # litecursor resends the whole history every turn
+    if body["store"] is False and "reasoning" in body and body["reasoning"].get("effort") != "none":
+        # with nothing stored upstream, reasoning survives to the next turn only encrypted
+        include = list(body.get("include") or ())
+        if "reasoning.encrypted_content" not in include:
+            body["include"] = [*include, "reasoning.encrypted_content"]
     if req.conversation_id and "prompt_cache_key" not in body:
         body["prompt_cache_key"] = req.conversation_id
     if req.service_tier is not None:
