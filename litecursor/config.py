@@ -17,9 +17,9 @@ from typing import Any
 
 import yaml
 
+from .config_values import ConfigError, ValueReader
 from .protocol.providers import Target, UnknownProviderError, resolve_model
 
-ENV_PREFIX = "os.environ/"
 MASTER_KEY_ENV = "LITECURSOR_MASTER_KEY"
 ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing",
                       "usage-based-routing-v2", "cost-based-routing")
@@ -45,14 +45,6 @@ def _check_model(name: str, names: set[str], aliases: Mapping[str, str], path: s
         return
     raise ConfigError(path, f"'{name}' is not a model_name in model_list "
                             f"(known: {', '.join(sorted(names))})")
-
-
-class ConfigError(Exception):
-    """A config problem; `str()` is one line naming the path of the bad value."""
-
-    def __init__(self, path: str, message: str) -> None:
-        super().__init__(f"{path}: {message}" if path else message)
-        self.path = path
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,37 +119,6 @@ class Config:
     @property
     def max_request_bytes(self) -> int:
         return int(self.max_request_size_mb * 1024 * 1024)
-
-
-# Keys LiteLLM documents that we accept but do not act on yet: reported, never silently dropped.
-_KNOWN_UNSUPPORTED = {
-    "general_settings": {
-        "database_url", "database_connection_pool_limit", "store_model_in_db", "alerting",
-        "alerting_threshold", "proxy_batch_write_at", "disable_spend_logs", "allowed_routes",
-        "admin_only_routes", "custom_auth", "enforce_user_param", "background_health_checks",
-        "health_check_interval", "disable_master_key_return", "ui_access_mode", "max_parallel_requests",
-        "global_max_parallel_requests", "infer_model_from_keys", "use_redis_transaction_buffer",
-        "pass_through_endpoints", "maximum_spend_logs_retention_period", "user_header_name",
-    },
-    "litellm_settings": {
-        "success_callback", "failure_callback", "callbacks", "cache", "cache_params", "set_verbose",
-        "json_logs", "max_budget", "budget_duration", "default_team_settings", "telemetry",
-        "turn_off_message_logging", "redact_user_api_key_info", "modify_params",
-        "enable_preview_features", "callback_settings",
-    },
-    "router_settings": {
-        "redis_host", "redis_port", "redis_password", "redis_url", "cache_responses",
-        "enable_pre_call_checks", "retry_policy", "allowed_fails_policy", "optional_pre_call_checks",
-        "provider_budget_config", "enable_tag_filtering",
-    },
-    "litellm_params": {
-        "input_cost_per_token", "output_cost_per_token", "region_name", "organization",
-        "vertex_project", "vertex_location", "vertex_credentials", "aws_access_key_id",
-        "aws_secret_access_key", "aws_region_name", "tags", "cache_control_injection_points",
-        "merge_reasoning_content_in_choices", "max_retries", "use_in_pass_through",
-        "custom_llm_provider", "stream", "mock_response",
-    },
-}
 
 
 def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
@@ -238,95 +199,8 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     )
 
 
-class _Parser:
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self.environ = environ
-        self.warnings: list[str] = []
-        self._unsupported: dict[str, list[str]] = {}
-
-    def warn(self, message: str) -> None:
-        self.warnings.append(message)
-
-    # -- values ---------------------------------------------------------------------------
-
-    def env(self, value: Any, path: str) -> Any:
-        """Resolve `os.environ/NAME` in any string; recurse into lists and mappings."""
-        if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            name = value[len(ENV_PREFIX):]
-            if name not in self.environ:
-                raise ConfigError(path, f"environment variable {name} is not set")
-            return self.environ[name]
-        if isinstance(value, dict):
-            return {k: self.env(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.env(v, f"{path}[{i}]") for i, v in enumerate(value)]
-        return value
-
-    def obj(self, value: Any, path: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise ConfigError(path, f"must be a mapping, not {type(value).__name__}")
-        return self.env(value, path)
-
-    def seq(self, value: Any, path: str) -> list[Any]:
-        if not isinstance(value, list):
-            raise ConfigError(path, f"must be a list, not {type(value).__name__}")
-        return value
-
-    def str_list(self, value: Any, path: str) -> list[str]:
-        if isinstance(value, str):
-            return [value]
-        items = self.seq(value, path)
-        for i, v in enumerate(items):
-            if not isinstance(v, str):
-                raise ConfigError(f"{path}[{i}]", "must be a string")
-        return items
-
-    def opt_str(self, obj: dict[str, Any], key: str, path: str) -> str | None:
-        v = obj.get(key)
-        if v is None:
-            return None
-        if not isinstance(v, str | int | float) or isinstance(v, bool):
-            raise ConfigError(path, f"must be a string, not {type(v).__name__}")
-        return str(v)
-
-    def opt_num(self, obj: dict[str, Any], key: str, path: str, *, positive: bool = True) -> float | None:
-        v = obj.get(key)
-        if v is None:
-            return None
-        if isinstance(v, str):
-            try:
-                v = float(v)
-            except ValueError:
-                raise ConfigError(path, f"must be a number, not '{v}'") from None
-        if isinstance(v, bool) or not isinstance(v, int | float):
-            raise ConfigError(path, f"must be a number, not {type(v).__name__}")
-        if positive and v < 0:
-            raise ConfigError(path, "must not be negative")
-        return v
-
-    def opt_int(self, obj: dict[str, Any], key: str, path: str) -> int | None:
-        v = self.opt_num(obj, key, path)
-        if v is None:
-            return None
-        if v != int(v):
-            raise ConfigError(path, "must be a whole number")
-        return int(v)
-
-    def only(self, obj: dict[str, Any], path: str, allowed: set[str]) -> None:
-        """Unknown keys: known LiteLLM ones are warned about, anything else is an error."""
-        section = path.rsplit(".", 1)[-1].split("[")[0] if path else ""
-        known = _KNOWN_UNSUPPORTED.get(section, set())
-        for key in obj:
-            if key in allowed:
-                continue
-            full = f"{path}.{key}" if path else str(key)
-            if key in known:
-                self.warn(f"{full} is not supported yet and is ignored")
-            else:
-                hint = f"; known keys: {', '.join(sorted(allowed))}" if allowed else ""
-                raise ConfigError(full, f"unknown key{hint}")
-
-    # -- sections -------------------------------------------------------------------------
+class _Parser(ValueReader):
+    """The sections of config.yaml, read into typed settings."""
 
     def deployment(self, raw: Any, i: int) -> Deployment:
         path = f"model_list[{i}]"
@@ -495,20 +369,6 @@ class _Parser:
             max_retry_wait=self._num_or(raw, "max_retry_wait", path, d.max_retry_wait),
             disable_cooldowns=bool(raw.get("disable_cooldowns", False)),
         )
-
-    def _positive(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
-        v = self._num_or(raw, key, path, default)
-        if v <= 0:
-            raise ConfigError(f"{path}.{key}", "must be more than 0 seconds")
-        return v
-
-    def _int_or(self, raw: dict[str, Any], key: str, path: str, default: int) -> int:
-        v = self.opt_int(raw, key, f"{path}.{key}")
-        return default if v is None else v
-
-    def _num_or(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
-        v = self.opt_num(raw, key, f"{path}.{key}")
-        return default if v is None else float(v)
 
     def _fallbacks(self, value: Any, path: str) -> dict[str, tuple[str, ...]]:
         """LiteLLM's form: a list of one-key mappings, `[{"gpt-4o": ["claude-sonnet"]}]`."""
