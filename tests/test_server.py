@@ -167,3 +167,14 @@ async def test_default_limit_accepts_a_large_image(mock_gateway) -> None:  # typ
         {"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": image}]}]}
     status, data = await mock_gateway.chat(body)
     assert status == 200 and data["choices"][0]["message"]["content"] == "look"
+
+
+async def test_one_access_log_line_per_request_with_the_conversation(mock_gateway, caplog) -> None:  # type: ignore[no-untyped-def]
+    import logging
+
+    caplog.set_level(logging.INFO, logger="litecursor.access")
+    body = {"model": "mock", "stream": True, "input": "hi", "metadata": {"cursorConversationId": "conv-42"}}
+    status, _ = await mock_gateway.chat(body)
+    assert status == 200
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "litecursor.access"]
+    assert " 200 model=mock deployment=mock#0 tokens=2/1 " in line and "conversation=conv-42" in line

@@ -89,9 +89,10 @@ def _log_request(request: web.Request, ctx: RequestContext) -> None:
     usage = ctx.usage
     tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
     ttfb = f"{ctx.ttfb_ms:.0f}" if ctx.ttfb_ms is not None else "-"
-    log.info("%s %s %s %s model=%s deployment=%s tokens=%s ttfb_ms=%s ms=%.0f%s",
+    log.info("%s %s %s %s model=%s deployment=%s tokens=%s ttfb_ms=%s ms=%.0f conversation=%s%s",
              ctx.request_id[:12], request.method, request.path, ctx.status, ctx.requested_model or "-",
-             dep, tokens, ttfb, ctx.duration_ms or 0, f" error={ctx.error!r}" if ctx.error else "")
+             dep, tokens, ttfb, ctx.duration_ms or 0, ctx.conversation_id or "-",
+             f" error={ctx.error!r}" if ctx.error else "")
 
 
 def authenticate(request: web.Request) -> str:
