@@ -4,7 +4,7 @@
 set -euo pipefail
 URL=${LITECURSOR_URL:-https://localhost:4000/cursor}
 KEY=${LITECURSOR_KEY:-sk-litecursor-dev-key}
-curl --no-buffer --cacert "${CA:-certs/ca.pem}" "$URL/chat/completions" \
+curl --no-buffer -sS --cacert "${CA:-certs/ca.pem}" "$URL/chat/completions" \
   -H "Authorization: Bearer $KEY" -H "Content-Type: application/json" \
   -d '{
     "model": "gpt-5-mock",
