@@ -19,11 +19,8 @@ from litecursor.errors import (
     UpstreamRateLimitError,
 )
 from litecursor.protocol.providers import get_provider
-from litecursor.protocol.providers.anthropic import (
-    AnthropicProvider,
-    AnthropicStreamDecoder,
-    tool_id,
-)
+from litecursor.protocol.providers.anthropic import AnthropicProvider, tool_id
+from litecursor.protocol.providers.anthropic_stream import AnthropicStreamDecoder
 from litecursor.protocol.providers.base import Target
 from litecursor.protocol.tools import custom_tool_parameters
 from litecursor.protocol.types import (
