@@ -9,7 +9,7 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="serve plain HTTP (only behind a TLS-terminating proxy)")
     s.add_argument("--log-level", default=os.environ.get("LITECURSOR_LOG_LEVEL", "info"),
                    choices=["debug", "info", "warning", "error"])
+    s.add_argument("--no-uvloop", action="store_true",
+                   default=os.environ.get("LITECURSOR_NO_UVLOOP", "") not in ("", "0"),
+                   help="use asyncio's own event loop even when uvloop is installed "
+                        "(or LITECURSOR_NO_UVLOOP=1)")
     s.set_defaults(func=_serve)
 
     c = sub.add_parser("certs", help="write a dev CA and a certificate for local clients")
@@ -137,10 +141,51 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
           f"(Cursor base URL: {scheme}://<your public name>/cursor)", file=sys.stderr)
     print(f"models: {', '.join(config.model_names)}", file=sys.stderr)
-    return _run(serve(config, host=args.host, port=args.port, ssl_context=ssl_context))
+    loop_factory, loop_name = _event_loop(args.no_uvloop)
+    print(f"litecursor: event loop: {loop_name}", file=sys.stderr)
+    _raise_open_file_limit()
+    return _run(serve(config, host=args.host, port=args.port, ssl_context=ssl_context), loop_factory)
 
 
-def _run(coro: Coroutine[Any, Any, None]) -> int:
+def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
+    """uvloop when installed (the `fast` extra) and not disabled. The same code runs on either
+    loop; uvloop's C transports cost less per streamed chunk and per open TLS connection
+    (benchmarks/RESULTS.md has both loops)."""
+    try:
+        if disabled:
+            raise ImportError
+        import uvloop
+    except ImportError:
+        _small_tls_read_buffers()
+        return None, "asyncio (uvloop disabled)" if disabled else "asyncio"
+    return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
+
+
+def _small_tls_read_buffers() -> None:
+    """asyncio's TLS transport gives each connection a zero-filled 256 KiB read buffer
+    (`SSLProtocol.max_size`): 280 KB of memory per open stream, where uvloop's costs 29 KB.
+    A TLS record holds at most 16 KiB, so a 16 KiB buffer reads as much per call as matters
+    (42 KB per connection, measured in `make bench`)."""
+    from asyncio import sslproto
+
+    sslproto.SSLProtocol.max_size = 16 * 1024
+
+
+def _raise_open_file_limit() -> None:
+    """Each open stream holds two sockets (client and upstream); the usual soft limit of
+    1024 would cap the gateway near 500 streams, so take the hard limit, as Go servers do."""
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard > soft:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _run(coro: Coroutine[Any, Any, None],
+         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
 
     async def runner() -> None:
@@ -153,7 +198,8 @@ def _run(coro: Coroutine[Any, Any, None]) -> int:
             await task
 
     try:
-        asyncio.run(runner())
+        with asyncio.Runner(loop_factory=loop_factory) as r:
+            r.run(runner())
     except OSError as e:  # the port is taken, the address is not ours, ...
         return _error(f"cannot listen: {e.strerror or e}")
     return 0

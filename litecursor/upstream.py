@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
+from types import TracebackType
 from typing import Protocol
 
 import aiohttp
@@ -52,22 +53,34 @@ class _HttpResponse:
 
     async def chunks(self) -> AsyncIterator[bytes]:
         content = self._resp.content
+        loop = self._loop
         idle = self._timeouts.idle
-        when = min(self._first, self._deadline)
+        deadline = self._deadline
+        when = min(self._first, deadline)
         what = "first byte"
-        while True:
-            try:
-                async with asyncio.timeout_at(when):
+        task = asyncio.current_task()
+        assert task is not None
+        limit = _ReadLimit(loop, task)
+        try:
+            while True:
+                limit.start(when)
+                try:
                     data = await content.readany()
-            except TimeoutError:  # the total deadline may be the nearer one
-                raise _timeout(what if when < self._deadline else "total", self._timeouts) from None
-            except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
-                raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
-            if not data:
-                return
-            yield data
-            when = min(self._loop.time() + idle, self._deadline)
-            what = "idle"
+                except asyncio.CancelledError:
+                    if limit.expired(task):  # the total deadline may be the nearer one
+                        raise _timeout(what if when < deadline else "total", self._timeouts) from None
+                    raise
+                except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
+                    raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+                finally:
+                    limit.reading = False
+                if not data:
+                    return
+                yield data
+                when = min(loop.time() + idle, deadline)
+                what = "idle"
+        finally:
+            limit.stop()
 
     async def read(self) -> bytes:
         try:
@@ -77,6 +90,59 @@ class _HttpResponse:
             raise _timeout("total", self._timeouts) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
             raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+
+
+class _ReadLimit:
+    """The time limit of the read in progress, kept by one timer for a whole response.
+
+    `asyncio.timeout` per read costs a timer per streamed chunk (a heap push, a cancel); here a
+    read only moves `expires`, and the timer, when it goes off before it, waits again until
+    then. It cancels the task only while a read is in progress, like `asyncio.timeout` would.
+    """
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_loop", "_task", "_timer_at", "expires",
+                 "reading")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object]) -> None:
+        self._loop = loop
+        self._task = task
+        self._handle: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._fired = False
+        self._cancelling = 0
+        self.expires = 0.0
+        self.reading = False
+
+    def start(self, when: float) -> None:
+        """A read begins that must end by `when`."""
+        self.expires = when
+        self.reading = True
+        if self._handle is None or self._timer_at > when:
+            if self._handle is not None:
+                self._handle.cancel()
+            self._timer_at = when
+            self._handle = self._loop.call_at(when, self._check)
+
+    def _check(self) -> None:
+        self._handle = None
+        if not self.reading:
+            return  # the next read sets the timer again
+        if self.expires > self._timer_at:
+            self._timer_at = self.expires
+            self._handle = self._loop.call_at(self.expires, self._check)
+            return
+        self._fired = True
+        self._cancelling = self._task.cancelling()
+        self._task.cancel()
+
+    def expired(self, task: asyncio.Task[object]) -> bool:
+        """Whether a `CancelledError` in the read was this limit's doing (and only its)."""
+        return self._fired and task.uncancel() <= self._cancelling
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class _LocalResponse:
@@ -133,8 +199,32 @@ class UpstreamClient:
     async def close(self) -> None:
         await self.session.close()
 
+    def open(self, http: HttpRequest, timeouts: Timeouts) -> AbstractAsyncContextManager[UpstreamResponse]:
+        """`async with client.open(http, timeouts) as resp`: sends, and hands back the response."""
+        return _Exchange(self.session, http, timeouts)
+
     @asynccontextmanager
-    async def open(self, http: HttpRequest, timeouts: Timeouts) -> AsyncIterator[UpstreamResponse]:
+    async def open_local(self, body: list[bytes], delay: float) -> AsyncIterator[UpstreamResponse]:
+        yield _LocalResponse(body, delay)
+
+
+class _Exchange:
+    """One request and its response. The request is let go of once sent: a context manager
+    made by `asynccontextmanager` would keep it, body and all, for as long as the stream
+    lasts (and orjson's output keeps spare capacity: several KB even for a small body)."""
+
+    __slots__ = ("_http", "_resp", "_session", "_timeouts")
+
+    def __init__(self, session: aiohttp.ClientSession, http: HttpRequest, timeouts: Timeouts) -> None:
+        self._session = session
+        self._http: HttpRequest | None = http
+        self._timeouts = timeouts
+        self._resp: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> UpstreamResponse:
+        http, self._http = self._http, None
+        assert http is not None, "an exchange is entered once"
+        timeouts = self._timeouts
         loop = asyncio.get_running_loop()
         start = loop.time()
         deadline = start + timeouts.total
@@ -143,8 +233,8 @@ class UpstreamClient:
         headers = {"user-agent": "litecursor", **http.headers}
         try:
             async with asyncio.timeout_at(min(first, deadline)):
-                resp = await self.session.request(http.method, http.url, data=http.body,
-                                                  headers=headers, timeout=ctimeout)
+                resp = await self._session.request(http.method, http.url, data=http.body,
+                                                   headers=headers, timeout=ctimeout)
         except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
             raise _timeout("connect", timeouts) from None
         except TimeoutError:
@@ -152,19 +242,18 @@ class UpstreamClient:
         except (aiohttp.ClientConnectionError, OSError) as e:
             raise UpstreamConnectionError(f"cannot reach the upstream at {_origin(http.url)}: "
                                           f"{_describe(e)}") from None
-        ok = False
-        try:
-            yield _HttpResponse(resp, timeouts, deadline, first)
-            ok = True
-        finally:
-            if ok and resp.content.at_eof():
-                resp.release()
-            else:
-                resp.close()  # drop the connection: the provider stops generating
+        self._resp = resp
+        return _HttpResponse(resp, timeouts, deadline, first)
 
-    @asynccontextmanager
-    async def open_local(self, body: list[bytes], delay: float) -> AsyncIterator[UpstreamResponse]:
-        yield _LocalResponse(body, delay)
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        resp, self._resp = self._resp, None
+        if resp is None:
+            return
+        if exc_type is None and resp.content.at_eof():
+            resp.release()
+        else:
+            resp.close()  # drop the connection: the provider stops generating
 
 
 def _origin(url: str) -> str:

@@ -199,3 +199,12 @@ def test_insecure_http_warns_that_cursor_will_not_connect() -> None:
         assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
     assert "Cursor will not connect" in proc.stderr.read()
+
+
+def test_no_uvloop_runs_on_asyncio_and_says_so() -> None:
+    with serving("--insecure-http", "--no-uvloop") as (proc, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+    assert proc.stderr is not None
+    assert "event loop: asyncio (uvloop disabled)" in proc.stderr.read()

@@ -27,42 +27,52 @@ class SSEDecoder:
     joined with LF; comment lines (`:`) and unknown fields are ignored.
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_has_data", "_id")
+    __slots__ = ("_buf", "_data", "_event", "_id", "_more")
 
     def __init__(self) -> None:
         self._buf = b""
-        self._data: list[bytes] = []
+        self._data: bytes | None = None  # the first `data` line of the event being read
+        self._more: list[bytes] | None = None  # its further `data` lines (rare)
         self._event: str | None = None
         self._id: str | None = None
-        self._has_data = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf + chunk if self._buf else chunk
         if not buf:
             return []
         hold = b""
-        if buf.endswith(b"\r"):
-            buf, hold = buf[:-1], b"\r"
-        if b"\r" in buf:
+        if b"\r" in buf:  # LF-only streams, nearly all, skip the rewriting
+            if buf.endswith(b"\r"):
+                buf, hold = buf[:-1], b"\r"
             buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         lines = buf.split(b"\n")
-        self._buf = lines.pop() + hold
+        rest = lines.pop()
+        self._buf = rest + hold if hold else rest
         events: list[SSEEvent] = []
         for line in lines:
             if not line:
-                if self._has_data:
+                if self._data is not None:
                     events.append(self._dispatch())
                 else:
                     self._event = None
-                continue
-            self._field(line)
+            elif line.startswith(b"data:"):  # the line nearly every event is made of: inline
+                value = line[6:] if line[5:6] == b" " else line[5:]
+                if self._data is None:
+                    self._data = value
+                else:
+                    self._add_data(value)
+            elif line.startswith(b"event:"):  # Anthropic names every event
+                value = line[7:] if line[6:7] == b" " else line[6:]
+                self._event = value.decode("utf-8", "replace")
+            else:
+                self._field(line)
         return events
 
     def close(self) -> list[SSEEvent]:
         """End of stream: an event whose lines were all complete is dispatched even without
         the final blank line; a line cut off mid-way is dropped."""
         self._buf = b""
-        if self._has_data:
+        if self._data is not None:
             return [self._dispatch()]
         return []
 
@@ -72,21 +82,30 @@ class SSEDecoder:
         name, sep, value = line.partition(b":")
         if sep and value[:1] == b" ":
             value = value[1:]
-        if name == b"data":
-            self._data.append(value)
-            self._has_data = True
-        elif name == b"event":
+        if name == b"event":
             self._event = value.decode("utf-8", "replace")
         elif name == b"id":
             self._id = value.decode("utf-8", "replace")
+        elif name == b"data":  # a bare `data` line (no colon): an empty data line
+            self._add_data(value)
         # "retry" and unknown fields carry nothing a proxy needs
 
+    def _add_data(self, value: bytes) -> None:
+        if self._data is None:
+            self._data = value
+        elif self._more is None:
+            self._more = [value]
+        else:
+            self._more.append(value)
+
     def _dispatch(self) -> SSEEvent:
-        data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
-        ev = SSEEvent(data=data, event=self._event, id=self._id)
-        self._data = []
+        data = self._data or b""
+        if self._more is not None:
+            data = b"\n".join([data, *self._more])
+            self._more = None
+        ev = SSEEvent(data, self._event, self._id)
+        self._data = None
         self._event = None
-        self._has_data = False
         return ev
 
 

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 
@@ -126,7 +126,9 @@ class Router:
             total=total,
         )
 
-    async def stream(self, ctx: RequestContext, req: ChatRequest) -> AsyncIterator[list[Event]]:
+    async def stream(
+        self, ctx: RequestContext, req: ChatRequest
+    ) -> AsyncGenerator[list[Event], None]:
         """Events for `req`, batch by batch, as they arrive from the upstream.
 
         Each group gets up to 1 + `num_retries` attempts, each on a deployment not tried yet

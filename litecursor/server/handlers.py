@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from typing import Any
@@ -80,17 +81,22 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                            reasoning_display=config.reasoning_display)  # type: ignore[arg-type]
     resp: web.StreamResponse | None = None
     try:
-        async for events in router.stream(ctx, req):
-            data = encoder.feed(events)
-            if data:
-                if resp is None:
-                    resp = await _start_stream(request, ctx)
-                await resp.write(data)
+        # aclosing: however the loop ends, the upstream response is closed now, not at GC
+        async with contextlib.aclosing(router.stream(ctx, req)) as batches:
+            async for events in batches:
+                data = encoder.feed(events)
+                if data:
+                    if resp is None:
+                        resp = await _start_stream(request, ctx)
+                    await resp.write(data)
     except LitecursorError as e:
         if resp is None:
             raise  # nothing sent yet: the middleware answers with the right status
         ctx.error = e.message
         await resp.write(encoder.fail(e))
+    except ConnectionResetError:  # the client went away between two writes
+        ctx.error = "client disconnected"
+        return resp or web.Response(status=499)
     finally:
         ctx.usage = encoder.usage
     if resp is None:
@@ -99,13 +105,19 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         ctx.error = encoder.error
     else:  # a turn that ended well: its reasoning may come back next turn
         router.replay.remember(ctx.deployment, encoder.call_ids, encoder.reasoning_items)
-    await resp.write(encoder.close())
-    await resp.write_eof()
+    await resp.write_eof(encoder.close())  # the last chunks and the end of the body: one write
     return resp
 
 
+class _SSEResponse(web.StreamResponse):
+    """A stream response whose headers go out with its first chunk, in one TLS record and one
+    send, instead of on their own: `_start_stream` is only called once there is a chunk."""
+
+    _send_headers_immediately = False  # aiohttp's own switch (what `web.Response` sets)
+
+
 async def _start_stream(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    resp = web.StreamResponse(status=200, headers={**_SSE_HEADERS, **_routing_headers(ctx)})
+    resp = _SSEResponse(status=200, headers={**_SSE_HEADERS, **_routing_headers(ctx)})
     await resp.prepare(request)
     ctx.committed = True
     ctx.first_byte_at = time.monotonic()

@@ -1,0 +1,428 @@
+"""The benchmark's figures as a Markdown report: tables, the issue's targets, and the machine."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import machine
+from bench import Run
+from profiling import Profile
+
+PROCS = ("gateway", "upstream", "loadgen", "other")  # "other": the rest of the machine
+
+
+def _f(x: float, digits: int = 0) -> str:
+    return "n/a" if x != x else f"{x:,.{digits}f}"  # x != x: NaN
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    out += ["| " + " | ".join(r) + " |" for r in rows]
+    return out
+
+
+@dataclass
+class Report:
+    quick: bool = False
+    runs: dict[str, list[Run]] = field(default_factory=dict)
+    memory: list[dict[str, Any]] = field(default_factory=list)
+    fd_limit: int = 0
+    loop: str = "asyncio"
+    loops_note: str = ""
+    profile: Profile | None = None
+    profile_note: str = ""
+    elapsed: float = 0.0
+
+    def add(self, section: str, run: Run) -> None:
+        self.runs.setdefault(section, []).append(run)
+
+    def find(self, section: str, label: str, concurrency: int | None = None) -> Run | None:
+        for r in self.runs.get(section, []):
+            if r.label.startswith(label) and (concurrency is None or r.concurrency == concurrency):
+                return r
+        return None
+
+    # -- sections -------------------------------------------------------------------------
+
+    def render(self) -> str:
+        lines = ["# litecursor benchmark results", ""]
+        if self.quick:
+            lines += ["**Quick run (`--quick`): tiny counts, the figures mean nothing.**", ""]
+        lines += [
+            f"Gateway event loop: **{self.loop}**. Whole run: {self.elapsed:.0f} s. "
+            "Produced by `make bench` (`benchmarks/run.py`); README.md says how.",
+            "",
+        ]
+        for part in (
+            self._targets,
+            self._throughput,
+            self._anthropic,
+            self._latency,
+            self._cpu,
+            self._memory,
+            self._tls,
+            self._loops,
+            self._where,
+            self._profile,
+            self._machine,
+        ):
+            lines += part()
+            lines.append("")
+        return "\n".join(lines)
+
+    def _throughput(self) -> list[str]:
+        runs = self.runs.get("throughput", [])
+        concs = sorted({r.concurrency for r in runs})
+        rows = []
+        for stream, what in ((True, "stream"), (False, "non-stream")):
+            for label, name in (
+                ("chat body", "chat body via gateway"),
+                ("responses body", "Responses body via gateway"),
+                ("direct", "direct to the fake (ceiling)"),
+            ):
+                cells = []
+                for c in concs:
+                    r = self._throughput_run(stream, label, c)
+                    cells.append(_f(r.rps) + (" (errors)" if r and r.errors else "") if r else "-")
+                rows.append([f"{what}: {name}", *cells])
+            ratio = []
+            for c in concs:
+                g, d = (
+                    self._throughput_run(stream, "chat body", c),
+                    self._throughput_run(stream, "direct", c),
+                )
+                ratio.append(f"{g.rps / d.rps:.0%}" if g and d and d.rps else "-")
+            rows.append([f"{what}: gateway / direct (chat body)", *ratio])
+        return [
+            "## Throughput, requests/s",
+            "",
+            "Closed loop: each client connection sends its next request when the last one ended; "
+            f"keep-alive; {self._chunks()} content events per streamed response.",
+            "",
+            *_table(["request", *(f"c={c}" for c in concs)], rows),
+        ]
+
+    def _throughput_run(self, stream: bool, label: str, c: int) -> Run | None:
+        return next(
+            (
+                r
+                for r in self.runs.get("throughput", [])
+                if label in r.label and r.concurrency == c and r.stream == stream
+            ),
+            None,
+        )
+
+    def _chunks(self) -> int:
+        for runs in self.runs.values():
+            return runs[0].chunks
+        return 0
+
+    def _anthropic(self) -> list[str]:
+        g, d = self.find("anthropic", "chat body"), self.find("anthropic", "direct")
+        if not g or not d:
+            return []
+        rows = [
+            [
+                r.label,
+                _f(r.rps),
+                _f(r.gateway_ms, 3) if r is g else "-",
+                " / ".join(_f(r.cores(k), 2) for k in PROCS),
+            ]
+            for r in (g, d)
+        ]
+        return [
+            "## Anthropic-shaped streaming at concurrency 20",
+            "",
+            *_table(["path", "req/s", "gateway CPU ms/req", "cores: " + " / ".join(PROCS)], rows),
+            "",
+            f"Gateway throughput is **{g.rps / d.rps:.0%}** of calling the fake directly. "
+            f"The gateway is one Python process, so one core at most: at "
+            f"{_f(g.gateway_ms, 3)} ms of CPU per request that is about "
+            f"{_f(1000 / g.gateway_ms)} requests/s, whatever the rest of the machine does "
+            f"(here {_f(sum(g.cores(k) for k in PROCS), 2)} of {os.cpu_count()} cores were busy). "
+            f"Half the direct rate would take {_f(1000 / (d.rps / 2), 3)} ms per request.",
+        ]
+
+    def _latency(self) -> list[str]:
+        rows = []
+        for model, direct in (
+            ("gpt-bench", "direct openai_chat"),
+            ("claude-bench", "direct anthropic"),
+        ):
+            g, d = self.find("latency", f"chat body -> {model}"), self.find("latency", direct)
+            if not g or not d:
+                continue
+            for r in (g, d):
+                rows.append(
+                    [
+                        r.label,
+                        *(_f(r.ms(k, q), 2) for k in ("total", "ttfb") for q in ("p50", "p99")),
+                    ]
+                )
+            rows.append(
+                [
+                    f"**added by the gateway** ({model})",
+                    *(
+                        f"**{_f(g.ms(k, q) - d.ms(k, q), 2)}**"
+                        for k in ("total", "ttfb")
+                        for q in ("p50", "p99")
+                    ),
+                ]
+            )
+        return [
+            "## Added latency at concurrency 10",
+            "",
+            "Ten connections sending 100 requests/s in total, well below saturation, so the "
+            "differences are the work done per request, not queueing. Milliseconds; TTFB is the "
+            "time to the first byte of the first event that carries text.",
+            "",
+            *_table(["path", "total p50", "total p99", "TTFB p50", "TTFB p99"], rows),
+        ]
+
+    def _cpu(self) -> list[str]:
+        rows = []
+        for section, label, c, what in (
+            ("throughput", "chat body", 50, "unpaced upstream"),
+            ("paced", "chat body", 50, "one event per 5 ms"),
+        ):
+            r = next(
+                (x for x in self.runs.get(section, []) if label in x.label and x.concurrency == c),
+                None,
+            )
+            if r:
+                rows.append(
+                    [
+                        f"chat body, stream, c={c}, {what}",
+                        _f(r.rps),
+                        _f(r.gateway_ms, 3),
+                        _f(r.gateway_us_per_chunk, 1),
+                    ]
+                )
+        r = self.find("anthropic", "chat body")
+        if r:
+            rows.append(
+                [
+                    "chat body -> Anthropic-shaped, stream, c=20",
+                    _f(r.rps),
+                    _f(r.gateway_ms, 3),
+                    _f(r.gateway_us_per_chunk, 1),
+                ]
+            )
+        return [
+            "## Gateway CPU per request and per streamed chunk",
+            "",
+            "CPU time (user + system, /proc/<pid>/stat) of the gateway process during the "
+            "measured phase, divided by the requests completed and by their content events.",
+            "",
+            *_table(["load", "req/s", "ms CPU / request", "µs CPU / chunk"], rows),
+        ]
+
+    def _memory(self) -> list[str]:
+        rows = []
+        for m in self.memory:
+            if "idle" in m:
+                rows.append(
+                    [
+                        m["label"],
+                        "-",
+                        _f(m["idle"]["VmRSS"] / 1024, 1),
+                        _f(m["idle"]["VmHWM"] / 1024, 1),
+                        "-",
+                    ]
+                )
+            elif "skipped" in m:
+                rows.append([m["label"], "skipped", m["skipped"], "", ""])
+            else:
+                failed = f" ({sum(m['failed'].values())} failed)" if m["failed"] else ""
+                rows.append(
+                    [
+                        m["label"],
+                        f"{m['open']}{failed}",
+                        _f(m["memory"]["VmRSS"] / 1024, 1),
+                        _f(m["memory"]["VmHWM"] / 1024, 1),
+                        _f(_per_stream(m), 1),
+                    ]
+                )
+        if not rows:
+            return []
+        return [
+            "## Memory",
+            "",
+            "Resident set (VmRSS / VmHWM from /proc/<pid>/status) of a fresh gateway process for "
+            "each row, idle after a few requests, then holding streams open against an upstream "
+            "that sends one event every 20 s. KiB per stream = (RSS with the streams open - that "
+            f"process's idle RSS) / streams. Open-file limit: {self.fd_limit}.",
+            "",
+            *_table(["state", "streams open", "VmRSS MiB", "VmHWM MiB", "KiB per stream"], rows),
+        ]
+
+    def _tls(self) -> list[str]:
+        r = self.find("tls", "GET /health")
+        if not r:
+            return []
+        return [
+            "## TLS handshakes",
+            "",
+            *_table(
+                ["load", "handshakes/s", "gateway CPU ms / handshake", "cores: gateway / loadgen"],
+                [
+                    [
+                        f"GET /health, new connection each, c={r.concurrency}",
+                        _f(r.rps),
+                        _f(r.gateway_ms, 3),
+                        f"{_f(r.cores('gateway'), 2)} / {_f(r.cores('loadgen'), 2)}",
+                    ]
+                ],
+            ),
+        ]
+
+    def _loops(self) -> list[str]:
+        if self.loops_note:
+            return ["## uvloop on and off", "", self.loops_note]
+        off = self.runs.get("noloop", [])
+        if len(off) < 3:
+            return []
+        on_a, on_s = self.find("anthropic", "chat body"), self.find("throughput", "chat body", 50)
+        on_l = self.find("latency", "chat body -> gpt-bench")
+        rows = []
+        for name, on, o in (
+            ("Anthropic stream c=20, req/s", on_a, off[0]),
+            ("chat stream c=50, req/s", on_s, off[1]),
+        ):
+            rows.append([name, _f(on.rps) if on else "-", _f(o.rps)])
+            rows.append(
+                [
+                    "  gateway ms CPU / request",
+                    _f(on.gateway_ms, 3) if on else "-",
+                    _f(o.gateway_ms, 3),
+                ]
+            )
+        for q in ("p50", "p99"):
+            rows.append(
+                [
+                    f"latency c=10 total {q}, ms",
+                    _f(on_l.ms("total", q), 2) if on_l else "-",
+                    _f(off[2].ms("total", q), 2),
+                ]
+            )
+        return [
+            "## uvloop on and off",
+            "",
+            f"Main runs used: {self.loop}; the asyncio column is a second gateway started with "
+            "`--no-uvloop`, measured after the main runs (machine noise included: compare the CPU "
+            "per request more than the rates).",
+            "",
+            *_table(["load", "main runs", "asyncio (--no-uvloop)"], rows),
+        ]
+
+    def _where(self) -> list[str]:
+        rows = []
+        for section in ("throughput", "anthropic", "paced", "latency", "tls", "noloop"):
+            for r in self.runs.get(section, []):
+                rows.append(
+                    [
+                        section,
+                        r.label,
+                        str(r.concurrency),
+                        _f(r.rps),
+                        str(r.errors),
+                        _f(r.ms("total", "p50"), 2),
+                        _f(r.ms("total", "p99"), 2),
+                        _f(r.gateway_ms, 3) if "gateway" in r.cpu else "-",
+                        *(_f(r.cores(k), 2) for k in PROCS),
+                    ]
+                )
+        return [
+            "## Every run, and where the CPU went",
+            "",
+            "The three processes share the machine's cores. 'cores' is CPU seconds per second "
+            "of the measured phase; when they add up to the core count, the machine, not one "
+            "process, is the limit.",
+            "",
+            *_table(
+                [
+                    "section",
+                    "request",
+                    "c",
+                    "req/s",
+                    "errors",
+                    "p50 ms",
+                    "p99 ms",
+                    "gateway ms CPU/req",
+                    *(f"cores {k}" for k in PROCS),
+                ],
+                rows,
+            ),
+        ]
+
+    def _profile(self) -> list[str]:
+        if self.profile_note:
+            return ["## Where the gateway's CPU goes", "", self.profile_note]
+        if not self.profile:
+            return []
+        samples, layers, functions = self.profile
+        return [
+            "## Where the gateway's CPU goes",
+            "",
+            f"{samples} py-spy samples of the gateway during one more Anthropic-shaped stream load "
+            "at c=20, by the innermost Python frame, time waiting in epoll left out. Work done in "
+            "C counts to the Python function that called it: under uvloop "
+            "`StreamWriter._writelines` is mostly TLS encryption and the socket send, and "
+            "`Runner.run` is uvloop's loop reading sockets.",
+            "",
+            *_table(["layer", "share"], [[k, f"{v:.0%}"] for k, v in layers]),
+            "",
+            *_table(
+                ["function (self time)", "share"], [[f"`{k}`", f"{v:.1%}"] for k, v in functions]
+            ),
+        ]
+
+    def _machine(self) -> list[str]:
+        return ["## Machine", "", *machine.describe()]
+
+    def _targets(self) -> list[str]:
+        rows = []
+        g, d = self.find("anthropic", "chat body"), self.find("anthropic", "direct")
+        if g and d and d.rps:
+            ratio = g.rps / d.rps
+            rows.append(
+                ["Anthropic stream c=20 ≥ 50% of direct", f"{ratio:.0%}", _ok(ratio >= 0.5)]
+            )
+        lg = self.find("latency", "chat body -> gpt-bench")
+        ld = self.find("latency", "direct openai_chat")
+        if lg and ld:
+            for k, q, limit in (("total", "p50", 1.0), ("total", "p99", 5.0), ("ttfb", "p50", 1.0)):
+                added = lg.ms(k, q) - ld.ms(k, q)
+                rows.append(
+                    [
+                        f"added {k} {q} at c=10 ≤ {limit:g} ms",
+                        f"{added:.2f} ms",
+                        _ok(added <= limit),
+                    ]
+                )
+        for m in self.memory:
+            if "idle" in m and m["label"].startswith("idle, HTTPS"):
+                idle = m["idle"]["VmRSS"]
+                rows.append(["idle RSS < 80 MB", f"{idle / 1024:.1f} MiB", _ok(idle * 1024 < 80e6)])
+            elif m.get("open") and "short" in m["label"] and "HTTPS" in m["label"]:
+                per = _per_stream(m)
+                n = m["label"].split()[0]
+                rows.append(
+                    [
+                        f"< 40 KB per open idle stream ({n}, HTTPS)",
+                        f"{per:.1f} KiB",
+                        _ok(per * 1024 < 40e3),
+                    ]
+                )
+        return ["## Targets (issue 5)", "", *_table(["target", "measured", "met"], rows)]
+
+
+def _per_stream(m: dict[str, Any]) -> float:
+    """KiB of resident memory per open stream over the idle gateway's."""
+    return (m["memory"]["VmRSS"] - m["baseline"]) / m["open"] if m.get("open") else float("nan")
+
+
+def _ok(met: bool) -> str:
+    return "yes" if met else "**no**"

@@ -1,0 +1,32 @@
+"""`make bench` stays runnable: the benchmark, with tiny counts, starts everything and prints its report."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quick_benchmark_runs_the_real_gateway_and_prints_its_tables(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for heading in (
+        "## Targets (issue 5)",
+        "## Throughput, requests/s",
+        "## Added latency at concurrency 10",
+        "## Gateway CPU per request and per streamed chunk",
+        "## Memory",
+        "## TLS handshakes",
+        "## Machine",
+    ):
+        assert heading in done.stdout, heading
+    assert out.read_text().startswith("# litecursor benchmark results")
