@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 
 from ...errors import from_upstream
-from ..sse import SSEDecoder
+from ..sse import SSEEvent
 from ..types import (
     Event,
     Finish,
@@ -21,6 +21,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
+from .base import SSEStreamDecoder, truncated
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -92,40 +93,26 @@ class _Block:
         self.thinking: list[str] = []
 
 
-class AnthropicStreamDecoder:
+class AnthropicStreamDecoder(SSEStreamDecoder):
     """Messages API SSE -> events, with one `Usage` at `message_stop`."""
 
-    __slots__ = ("_blocks", "_done", "_finished", "_sse", "_tools", "_usage")
+    __slots__ = ("_blocks", "_done", "_finished", "_tools", "_usage")
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._blocks: dict[int, _Block] = {}
         self._usage = _UsageCounts()
         self._finished = False
         self._done = False
         self._tools = False
 
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.feed(data):
-            self._event(ev.data, out)
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.close():
-            self._event(ev.data, out)
+    def _at_close(self, out: list[Event]) -> None:
         if not self._done:
-            out.append(
-                StreamError(
-                    "the upstream closed the stream before it finished",
-                    code="upstream_stream_truncated",
-                )
-            )
+            out.append(truncated())
             self._done = True
-        return out
 
-    def _event(self, data: bytes, out: list[Event]) -> None:
+    def _event(self, ev: SSEEvent, out: list[Event]) -> None:
+        data = ev.data
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:

@@ -11,8 +11,9 @@ from typing import Any, ClassVar, Protocol
 import orjson
 
 from ...errors import LitecursorError, from_upstream
+from ..sse import SSEDecoder, SSEEvent
 from ..tools import CustomCallUnwrapper
-from ..types import ChatRequest, Event
+from ..types import ChatRequest, Event, StreamError
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +99,43 @@ class Provider(ABC):
         if not self.native_custom_tools and req.custom_tool_names:
             return CustomCallUnwrapper.unwrap_all(events, req.custom_tool_names)
         return events
+
+
+TRUNCATED = "the upstream closed the stream before it finished"
+
+
+def truncated() -> StreamError:
+    """The event for a stream that ended before the provider said it was done."""
+    return StreamError(TRUNCATED, code="upstream_stream_truncated")
+
+
+class SSEStreamDecoder:
+    """Base of the decoders of SSE-framed upstream streams: the framing is fed the bytes, each
+    event goes to `_event`, and `_at_close` reports at the close whether the stream was finished."""
+
+    __slots__ = ("_sse",)
+
+    def __init__(self) -> None:
+        self._sse = SSEDecoder()
+
+    def feed(self, data: bytes) -> list[Event]:
+        out: list[Event] = []
+        for ev in self._sse.feed(data):
+            self._event(ev, out)
+        return out
+
+    def close(self) -> list[Event]:
+        out: list[Event] = []
+        for ev in self._sse.close():
+            self._event(ev, out)
+        self._at_close(out)
+        return out
+
+    def _event(self, ev: SSEEvent, out: list[Event]) -> None:
+        raise NotImplementedError
+
+    def _at_close(self, out: list[Event]) -> None:
+        raise NotImplementedError
 
 
 def error_fields(body: bytes) -> tuple[str, str | None, str | None]:

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from ...errors import from_upstream
-from ..sse import SSEDecoder
+from ..sse import SSEEvent
 from ..types import (
     Event,
     Finish,
@@ -28,6 +28,8 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
+from .base import SSEStreamDecoder
+from .base import truncated as truncated_error
 
 _CONTENT_FILTER = frozenset((
     "SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY",
@@ -170,10 +172,7 @@ class GeminiChunks:
         if not self._finished:
             self._end(
                 out,
-                StreamError(
-                    "the upstream closed the stream before it finished",
-                    code="upstream_stream_truncated",
-                )
+                truncated_error()
                 if truncated
                 else Finish("tool_calls" if self._calls else "stop"),
             )
@@ -309,30 +308,20 @@ def _parse_chunk(data: bytes, chunks: GeminiChunks, out: list[Event]) -> None:
     chunks.chunk(chunk, out)
 
 
-class GeminiStreamDecoder:
+class GeminiStreamDecoder(SSEStreamDecoder):
     """`alt=sse` streams: one `GenerateContentResponse` per `data:` event, CRLF framed."""
 
-    __slots__ = ("_chunks", "_sse")
+    __slots__ = ("_chunks",)
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._chunks = GeminiChunks()
 
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.feed(data):
-            self._event(ev.data, out)
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.close():
-            self._event(ev.data, out)
+    def _at_close(self, out: list[Event]) -> None:
         self._chunks.end(out, truncated=True)
-        return out
 
-    def _event(self, data: bytes, out: list[Event]) -> None:
-        _parse_chunk(data, self._chunks, out)
+    def _event(self, ev: SSEEvent, out: list[Event]) -> None:
+        _parse_chunk(ev.data, self._chunks, out)
 
 
 _OUTSIDE = re.compile(rb'["{}]')

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 
-from ..sse import SSEDecoder
+from ..sse import SSEEvent
 from ..tools import custom_tool_description, custom_tool_parameters, wrap_custom_arguments
 from ..types import (
     ChatRequest,
@@ -23,7 +23,15 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import HttpRequest, Provider, Target, join_url, short_call_id
+from .base import (
+    HttpRequest,
+    Provider,
+    SSEStreamDecoder,
+    Target,
+    join_url,
+    short_call_id,
+    truncated,
+)
 
 # providers that are OpenAI itself: they take OpenAI-only fields (verbosity, service_tier, ...)
 _OPENAI_FAMILY = frozenset({"openai", "azure"})
@@ -186,33 +194,23 @@ class OpenAIChatProvider(Provider):
         return decode_chat_completion(orjson.loads(body))
 
 
-class ChatStreamDecoder:
+class ChatStreamDecoder(SSEStreamDecoder):
     """`chat.completion.chunk` SSE -> events. Only choice 0 is read (litecursor asks for one)."""
 
-    __slots__ = ("_done", "_finished", "_seen", "_sse")
+    __slots__ = ("_done", "_finished", "_seen")
 
     def __init__(self) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._seen: set[int | str] = set()
         self._finished = False
         self._done = False
 
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.feed(data):
-            self._chunk(ev.data, out)
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.close():
-            self._chunk(ev.data, out)
+    def _at_close(self, out: list[Event]) -> None:
         if not self._done and not self._finished:
-            out.append(StreamError("the upstream closed the stream before it finished",
-                                   code="upstream_stream_truncated"))
-        return out
+            out.append(truncated())
 
-    def _chunk(self, data: bytes, out: list[Event]) -> None:
+    def _event(self, ev: SSEEvent, out: list[Event]) -> None:
+        data = ev.data
         if data == b"[DONE]":
             self._done = True
             return

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from ..sse import SSEDecoder
+from ..sse import SSEEvent
 from ..types import (
     Event,
     Finish,
@@ -20,6 +20,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
+from .base import SSEStreamDecoder, truncated
 
 # HTTP status an in-stream error would have had before the stream started
 _ERROR_STATUS = {
@@ -131,18 +132,17 @@ _SKIP = frozenset({
     "response.reasoning_summary_text.done", "response.reasoning_text.done",
     "response.custom_tool_call_input.done",
 })  # fmt: skip
-_TRUNCATED = "the upstream closed the stream before it finished"
 
 
-class ResponsesStreamDecoder:
+class ResponsesStreamDecoder(SSEStreamDecoder):
     """Responses SSE (`event:` + `data:`, no [DONE]) -> events. Tool calls are keyed by
     `output_index`; the stream is over at `response.completed` / `.incomplete` / `.failed`
     or `error`."""
 
-    __slots__ = ("_calls", "_done", "_part", "_reasoned", "_restore", "_sse", "_texted")
+    __slots__ = ("_calls", "_done", "_part", "_reasoned", "_restore", "_texted")
 
     def __init__(self, restore: dict[str, str] | None = None) -> None:
-        self._sse = SSEDecoder()
+        super().__init__()
         self._restore = restore or {}
         self._calls: dict[int, bool] = {}  # output_index -> its arguments were delivered
         self._texted: set[int] = set()  # message items whose text came as deltas
@@ -150,24 +150,16 @@ class ResponsesStreamDecoder:
         self._part: tuple[Any, ...] | None = None  # the reasoning part last streamed
         self._done = False
 
-    def feed(self, data: bytes) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.feed(data):
-            if not self._done and ev.event not in _SKIP:
-                self._event(ev.data, ev.event, out)
-        return out
-
-    def close(self) -> list[Event]:
-        out: list[Event] = []
-        for ev in self._sse.close():
-            if not self._done and ev.event not in _SKIP:
-                self._event(ev.data, ev.event, out)
+    def _at_close(self, out: list[Event]) -> None:
         if not self._done:
             self._done = True
-            out.append(StreamError(_TRUNCATED, code="upstream_stream_truncated"))
-        return out
+            out.append(truncated())
 
-    def _event(self, data: bytes, name: str | None, out: list[Event]) -> None:
+    def _event(self, sse: SSEEvent, out: list[Event]) -> None:
+        name = sse.event
+        if self._done or name in _SKIP:
+            return
+        data = sse.data
         try:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
