@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +29,18 @@ from litecursor.protocol.types import (
     Finish,
     ImagePart,
     Message,
-    ReasoningDelta,
-    ReasoningItem,
     RefusalDelta,
     StreamError,
-    TextDelta,
     TextPart,
     Tool,
     ToolCall,
-    ToolCallDelta,
     ToolCallStart,
     ToolChoice,
     Usage,
 )
 from tests.fakes.anthropic_upstream import TOP_LEVEL, Invalid, make_app, validate
 from tests.fakes.common import WIRE, FakeUpstream, Reply, ToolCallSpec
+from tests.wire import Summary, summarise
 
 DIR = WIRE / "anthropic"
 SSE_FILES = sorted(DIR.glob("*.sse"))
@@ -53,6 +50,7 @@ PROVIDER = AnthropicProvider()
 TARGET = Target("anthropic", "claude-sonnet-4-5", "https://api.anthropic.com", api_key="sk-ant-x")
 ID_RE = r"^[a-zA-Z0-9_-]+$"
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+
 
 
 def user(text: str) -> Message:
@@ -81,37 +79,6 @@ def sse(*events: dict[str, Any]) -> bytes:
     )
 
 
-@dataclass(frozen=True)
-class Summary:
-    text: str
-    reasoning: str
-    calls: tuple[tuple[str, str, str], ...]
-    finish: str | None
-    usage: Usage | None
-    items: tuple[dict[str, Any], ...]
-    errors: tuple[StreamError, ...]
-
-
-def summarise(events: list[Event]) -> Summary:
-    calls: dict[int | str, list[str]] = {}
-    for e in events:
-        if isinstance(e, ToolCallStart):
-            assert e.key not in calls, "a tool call key was started twice"
-            calls[e.key] = [e.id, e.name, ""]
-        elif isinstance(e, ToolCallDelta):
-            calls[e.key][2] += e.arguments
-    finishes = [e.reason for e in events if isinstance(e, Finish)]
-    usages = [e for e in events if isinstance(e, Usage)]
-    assert len(finishes) <= 1 and len(usages) <= 1
-    return Summary(
-        text="".join(e.text for e in events if isinstance(e, TextDelta)),
-        reasoning="".join(e.text for e in events if isinstance(e, ReasoningDelta)),
-        calls=tuple((i, n, a) for i, n, a in calls.values()),
-        finish=finishes[0] if finishes else None,
-        usage=usages[0] if usages else None,
-        items=tuple(e.data for e in events if isinstance(e, ReasoningItem)),
-        errors=tuple(e for e in events if isinstance(e, StreamError)),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

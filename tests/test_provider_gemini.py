@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -33,27 +32,26 @@ from litecursor.protocol.types import (
     ImagePart,
     Message,
     ReasoningDelta,
-    ReasoningItem,
     ResponseFormat,
     StreamError,
     TextDelta,
     TextPart,
     Tool,
     ToolCall,
-    ToolCallDelta,
     ToolCallStart,
     ToolChoice,
     Usage,
 )
 from tests.fakes.common import WIRE, FakeUpstream, Reply, ToolCallSpec
 from tests.fakes.gemini_upstream import SIGNATURE, Invalid, make_app, validate
-from tests.wire import assert_split_invariant, decode
+from tests.wire import Summary, assert_split_invariant, decode, summarise
 
 DIR = WIRE / "gemini"
 PROVIDER = GeminiProvider()
 BASE = "https://generativelanguage.googleapis.com/v1beta"
 TARGET = Target("gemini", "gemini-2.5-flash", BASE, api_key="AIza-test-key")
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+
 
 
 def user(text: str) -> Message:
@@ -83,38 +81,6 @@ def cand(*parts: dict[str, Any], finish: str | None = None, **extra: Any) -> dic
     return {"candidates": [c], "responseId": "r1", **extra}
 
 
-@dataclass(frozen=True)
-class Summary:
-    text: str
-    reasoning: str
-    calls: tuple[tuple[str, str, str], ...]
-    finish: str | None
-    usage: Usage | None
-    items: tuple[dict[str, Any], ...]
-    errors: tuple[StreamError, ...]
-
-
-def summarise(events: list[Event]) -> Summary:
-    calls: dict[int | str, list[str]] = {}
-    for e in events:
-        if isinstance(e, ToolCallStart):
-            assert e.key not in calls, "a tool call key was started twice"
-            calls[e.key] = [e.id, e.name, ""]
-        elif isinstance(e, ToolCallDelta):
-            calls[e.key][2] += e.arguments
-    finishes = [e.reason for e in events if isinstance(e, Finish)]
-    usages = [e for e in events if isinstance(e, Usage)]
-    assert len(finishes) <= 1, "more than one Finish"
-    assert len(usages) <= 1, "usageMetadata is cumulative: only one Usage may be emitted"
-    return Summary(
-        text="".join(e.text for e in events if isinstance(e, TextDelta)),
-        reasoning="".join(e.text for e in events if isinstance(e, ReasoningDelta)),
-        calls=tuple((i, n, a) for i, n, a in calls.values()),
-        finish=finishes[0] if finishes else None,
-        usage=usages[0] if usages else None,
-        items=tuple(e.data for e in events if isinstance(e, ReasoningItem)),
-        errors=tuple(e for e in events if isinstance(e, StreamError)),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

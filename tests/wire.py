@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from litecursor.protocol.providers.base import StreamDecoder
 from litecursor.protocol.types import (
     Event,
     Finish,
     ReasoningDelta,
+    ReasoningItem,
     StreamError,
     TextDelta,
     ToolCallDelta,
@@ -106,3 +109,41 @@ def usages(events: list[Event]) -> list[Usage]:
 
 def errors(events: list[Event]) -> list[StreamError]:
     return [e for e in events if isinstance(e, StreamError)]
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a decoded stream said, for assertions: joined text and calls, the one finish."""
+
+    text: str
+    reasoning: str
+    calls: tuple[tuple[str, str, str], ...]
+    finish: str | None
+    usage: Usage | None
+    items: tuple[dict[str, Any], ...]
+    errors: tuple[StreamError, ...]
+
+
+def summarise(events: list[Event]) -> Summary:
+    """Asserts the stream's invariants (each call started once, at most one Finish and one
+    Usage) and sums it up."""
+    started: dict[int | str, list[str]] = {}
+    for e in events:
+        if isinstance(e, ToolCallStart):
+            assert e.key not in started, "a tool call key was started twice"
+            started[e.key] = [e.id, e.name, ""]
+        elif isinstance(e, ToolCallDelta):
+            started[e.key][2] += e.arguments
+    found_finishes = finishes(events)
+    found_usages = usages(events)
+    assert len(found_finishes) <= 1, "more than one Finish"
+    assert len(found_usages) <= 1, "more than one Usage"
+    return Summary(
+        text=text(events),
+        reasoning=reasoning(events),
+        calls=tuple((i, n, a) for i, n, a in started.values()),
+        finish=found_finishes[0] if found_finishes else None,
+        usage=found_usages[0] if found_usages else None,
+        items=tuple(e.data for e in events if isinstance(e, ReasoningItem)),
+        errors=tuple(errors(events)),
+    )
