@@ -162,3 +162,20 @@ def test_the_examples_load(name: str) -> None:
            "LITECURSOR_MASTER_KEY": "m"}
     c = load(EXAMPLES / name, environ=env)
     assert c.deployments and c.master_key
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/router.md"])
+def test_the_documented_config_examples_validate(doc: str) -> None:
+    import re
+
+    import yaml
+
+    text = (EXAMPLES.parent / doc).read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "model_list" in b]
+    assert blocks, f"{doc} has no config example"
+    env = {"OPENAI_API_KEY": "a", "AZURE_API_KEY": "b", "ANTHROPIC_API_KEY": "c",
+           "LITECURSOR_MASTER_KEY": "m"}
+    for block in blocks:
+        data = yaml.safe_load(block)
+        data.setdefault("general_settings", {"master_key": "k"})
+        assert parse(data, environ=env).deployments
