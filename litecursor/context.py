@@ -6,14 +6,19 @@ It is the seam for later features: virtual keys fill `key`, spend tracking reads
 
 from __future__ import annotations
 
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .config import Deployment
     from .protocol.types import Usage
+
+
+def new_request_id() -> str:
+    """128 random bits as 32 hex digits."""
+    return secrets.token_hex(16)
 
 
 @dataclass(slots=True)
@@ -29,7 +34,7 @@ class Attempt:
 
 @dataclass(slots=True)
 class RequestContext:
-    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    request_id: str = field(default_factory=new_request_id)
     started: float = field(default_factory=time.monotonic)
     started_wall: float = field(default_factory=time.time)
     route: str = ""

@@ -182,6 +182,8 @@ class UpstreamClient:
 
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        # the connect limits by their value: a handful per config, reused by every request
+        self._connect_limits: dict[float, aiohttp.ClientTimeout] = {}
 
     @classmethod
     def create(cls) -> UpstreamClient:
@@ -201,7 +203,11 @@ class UpstreamClient:
 
     def open(self, http: HttpRequest, timeouts: Timeouts) -> AbstractAsyncContextManager[UpstreamResponse]:
         """`async with client.open(http, timeouts) as resp`: sends, and hands back the response."""
-        return _Exchange(self.session, http, timeouts)
+        connect = self._connect_limits.get(timeouts.connect)
+        if connect is None:
+            connect = self._connect_limits[timeouts.connect] = aiohttp.ClientTimeout(
+                total=None, connect=timeouts.connect, sock_connect=timeouts.connect)
+        return _Exchange(self.session, http, timeouts, connect)
 
     @asynccontextmanager
     async def open_local(self, body: list[bytes], delay: float) -> AsyncIterator[UpstreamResponse]:
@@ -213,12 +219,14 @@ class _Exchange:
     made by `asynccontextmanager` would keep it, body and all, for as long as the stream
     lasts (and orjson's output keeps spare capacity: several KB even for a small body)."""
 
-    __slots__ = ("_http", "_resp", "_session", "_timeouts")
+    __slots__ = ("_connect", "_http", "_resp", "_session", "_timeouts")
 
-    def __init__(self, session: aiohttp.ClientSession, http: HttpRequest, timeouts: Timeouts) -> None:
+    def __init__(self, session: aiohttp.ClientSession, http: HttpRequest, timeouts: Timeouts,
+                 connect: aiohttp.ClientTimeout) -> None:
         self._session = session
         self._http: HttpRequest | None = http
         self._timeouts = timeouts
+        self._connect = connect  # aiohttp's own limits: connecting only
         self._resp: aiohttp.ClientResponse | None = None
 
     async def __aenter__(self) -> UpstreamResponse:
@@ -229,12 +237,11 @@ class _Exchange:
         start = loop.time()
         deadline = start + timeouts.total
         first = start + timeouts.first_byte
-        ctimeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_connect=timeouts.connect)
         headers = {"user-agent": "litecursor", **http.headers}
         try:
             async with asyncio.timeout_at(min(first, deadline)):
                 resp = await self._session.request(http.method, http.url, data=http.body,
-                                                   headers=headers, timeout=ctimeout)
+                                                   headers=headers, timeout=self._connect)
         except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
             raise _timeout("connect", timeouts) from None
         except TimeoutError:

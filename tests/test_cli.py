@@ -208,3 +208,17 @@ def test_no_uvloop_runs_on_asyncio_and_says_so() -> None:
         assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
     assert "event loop: asyncio (uvloop disabled)" in proc.stderr.read()
+
+
+@pytest.mark.parametrize("flag", [[], ["--no-access-log"]])
+def test_one_access_line_per_request_unless_turned_off(flag: list[str]) -> None:
+    with serving("--insecure-http", *flag) as (proc, port), \
+            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                  b"Authorization: Bearer sk-litecursor-dev-key\r\n\r\n")
+        assert s.recv(1024).startswith(b"HTTP/1.1 200")
+    assert proc.stderr is not None
+    lines = [line for line in proc.stderr.read().splitlines() if "litecursor.access" in line]
+    assert len(lines) == (0 if flag else 1), lines
+    if not flag:
+        assert " GET /v1/models 200 " in lines[0]

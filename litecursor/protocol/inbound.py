@@ -166,7 +166,7 @@ def _chat_message(raw: Any, path: str) -> list[Message]:
     m = req_obj(raw, path)
     role = m.get("role")
     if role in ("system", "developer"):
-        return [Message("system", read_parts(m.get("content"), f"{path}.content"))]
+        return [Message("system", _content(m, path))]
     if role == "user":
         return _user_with_blocks(m.get("content"), path)
     if role == "assistant":
@@ -176,16 +176,26 @@ def _chat_message(raw: Any, path: str) -> list[Message]:
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError(f"{path}.tool_call_id is required for a tool message",
                                       param=f"{path}.tool_call_id")
-        return [Message("tool", read_parts(m.get("content"), f"{path}.content"),
-                        tool_call_id=call_id, name=opt_str(m, "name", f"{path}.name"))]
+        return [Message("tool", _content(m, path), tool_call_id=call_id,
+                        name=opt_str(m, "name", f"{path}.name"))]
     if role is None:
         raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
     raise InvalidRequestError(f"{path}.role '{role}' is not one of system, developer, user, "
                               "assistant, tool", param=f"{path}.role")
 
 
+def _content(m: Obj, path: str) -> tuple[Part, ...]:
+    """`read_parts` of the message's content: a plain string, the usual case, needs no path."""
+    content = m.get("content")
+    if isinstance(content, str):
+        return (TextPart(content),) if content else ()
+    return read_parts(content, f"{path}.content")
+
+
 def _user_with_blocks(content: Any, path: str) -> list[Message]:
     """A user turn; Anthropic `tool_result` blocks inside it become tool messages, in order."""
+    if isinstance(content, str):
+        return [Message("user", (TextPart(content),) if content else ())]
     if not isinstance(content, list) or not any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     ):
@@ -223,7 +233,7 @@ def _assistant(m: Obj, path: str) -> Message:
                 if part is not None:
                     parts.append(part)
     else:
-        parts.extend(read_parts(content, f"{path}.content"))
+        parts.extend(_content(m, path))
     raw_calls = m.get("tool_calls")
     if raw_calls is not None:
         for i, raw in enumerate(req_list(raw_calls, f"{path}.tool_calls")):

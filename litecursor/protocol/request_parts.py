@@ -59,15 +59,21 @@ def _tool(raw: Any, path: str) -> Tool | None:
 
 
 def _function_tool(t: Obj, path: str, schema_key: str = "parameters") -> Tool:
+    # the checks of req_obj/req_str/opt_str/opt_bool, in their order; a value that fails one
+    # goes to that reader for its error, so paths are only built for a bad field
     params = t.get(schema_key)
-    if params is not None:
-        params = req_obj(params, f"{path}.{schema_key}")
-    return Tool(
-        name=req_str(t, "name", f"{path}.name"),
-        description=opt_str(t, "description", f"{path}.description"),
-        parameters=params,
-        strict=opt_bool(t, "strict", f"{path}.strict"),
-    )
+    if params is not None and not isinstance(params, dict):
+        req_obj(params, f"{path}.{schema_key}")
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        name = req_str(t, "name", f"{path}.name")
+    description = t.get("description")
+    if description is not None and not isinstance(description, str):
+        opt_str(t, "description", f"{path}.description")
+    strict = t.get("strict")
+    if strict is not None and not isinstance(strict, bool):
+        opt_bool(t, "strict", f"{path}.strict")
+    return Tool(name=name, description=description, parameters=params, strict=strict)
 
 
 def read_tool_choice(value: Any) -> ToolChoice | None:

@@ -35,7 +35,7 @@ async def read_json(request: web.Request) -> Any:
         limit = request.app[CONFIG].max_request_size_mb
         raise PayloadTooLargeError(f"request body is larger than the {limit:g} MiB limit "
                                    "(general_settings.max_request_size_mb)") from None
-    if not raw.strip():
+    if not raw or raw.isspace():  # not `raw.strip()`: no copy of the body
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
         return orjson.loads(raw)
@@ -60,7 +60,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     ctx.requested_model = req.model
     ctx.stream = req.stream
     ctx.conversation_id = req.conversation_id
-    router.group(req.model)  # an unknown model is a 404 before anything else happens
+    router.resolve(req.model)  # an unknown model is a 404 before anything else happens
     response_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
 

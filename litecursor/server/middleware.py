@@ -37,14 +37,15 @@ def error_response(err: LitecursorError, ctx: RequestContext | None = None) -> w
 async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Gives each request its context, checks the key, and turns every error into OpenAI
     error JSON. This is the one place that catches everything: no stack trace reaches a client."""
-    ctx = RequestContext(route=request.path)
+    path, method = request.path, request.method
+    ctx = RequestContext(route=path)
     request[CONTEXT] = ctx
     status = 500
     try:
-        if request.method == "OPTIONS":  # CORS preflight, on any path, without a key
+        if method == "OPTIONS":  # CORS preflight, on any path, without a key
             status = 204
             return preflight(request)
-        if request.path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS:
             ctx.key = authenticate(request)
         resp = await handler(request)
         status = resp.status
@@ -64,35 +65,39 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         return error_response(err, ctx)
     except web.HTTPNotFound:
         status = 404
-        return error_response(NotFoundError(f"no route for {request.method} {request.path}"), ctx)
+        return error_response(NotFoundError(f"no route for {method} {path}"), ctx)
     except web.HTTPMethodNotAllowed:
         status = 405
-        return error_response(MethodNotAllowedError(f"{request.method} is not allowed on {request.path}"), ctx)
+        return error_response(MethodNotAllowedError(f"{method} is not allowed on {path}"), ctx)
     except web.HTTPException as e:
         status = e.status
         raise
     except Exception:
-        log.exception("internal error on %s %s (request %s)", request.method, request.path, ctx.request_id)
+        log.exception("internal error on %s %s (request %s)", method, path, ctx.request_id)
         ctx.error = "internal error"
         return error_response(InternalError(f"internal error (request id {ctx.request_id})"), ctx)
     finally:
         ctx.finished_at = time.monotonic()
         ctx.status = ctx.status or status
-        if request.path not in PUBLIC_PATHS and request.method != "OPTIONS":
-            _log_request(request, ctx)
+        if path not in PUBLIC_PATHS and method != "OPTIONS":
+            _log_request(method, path, ctx)
 
 
-def _log_request(request: web.Request, ctx: RequestContext) -> None:
+def _log_request(method: str, path: str, ctx: RequestContext) -> None:
     if not log.isEnabledFor(logging.INFO):
         return
+    # the line is built here, once, with no arguments left for logging to format
     dep = ctx.deployment.id if ctx.deployment else "-"
     usage = ctx.usage
     tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
-    ttfb = f"{ctx.ttfb_ms:.0f}" if ctx.ttfb_ms is not None else "-"
-    log.info("%s %s %s %s model=%s deployment=%s tokens=%s ttfb_ms=%s ms=%.0f conversation=%s%s",
-             ctx.request_id[:12], request.method, request.path, ctx.status, ctx.requested_model or "-",
-             dep, tokens, ttfb, ctx.duration_ms or 0, ctx.conversation_id or "-",
-             f" error={ctx.error!r}" if ctx.error else "")
+    first = ctx.first_byte_at
+    ttfb = f"{(first - ctx.started) * 1000:.0f}" if first is not None else "-"
+    end = ctx.finished_at
+    ms = (end - ctx.started) * 1000 if end is not None else 0
+    error = f" error={ctx.error!r}" if ctx.error else ""
+    log.info(f"{ctx.request_id[:12]} {method} {path} {ctx.status} "
+             f"model={ctx.requested_model or '-'} deployment={dep} tokens={tokens} "
+             f"ttfb_ms={ttfb} ms={ms:.0f} conversation={ctx.conversation_id or '-'}{error}")
 
 
 def authenticate(request: web.Request) -> str:
