@@ -37,28 +37,48 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--config", "-c", default="config.yaml", help="LiteLLM-style config.yaml")
     s.add_argument("--cert", help="PEM certificate chain (leaf first)")
     s.add_argument("--key", help="PEM private key")
-    s.add_argument("--key-password", default=os.environ.get("LITECURSOR_KEY_PASSWORD"),
-                   help="password of an encrypted key (or LITECURSOR_KEY_PASSWORD)")
+    s.add_argument(
+        "--key-password",
+        default=os.environ.get("LITECURSOR_KEY_PASSWORD"),
+        help="password of an encrypted key (or LITECURSOR_KEY_PASSWORD)",
+    )
     s.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     s.add_argument("--port", type=int, default=4000, help="port (default 4000)")
-    s.add_argument("--insecure-http", action="store_true",
-                   help="serve plain HTTP (only behind a TLS-terminating proxy)")
-    s.add_argument("--log-level", default=os.environ.get("LITECURSOR_LOG_LEVEL", "info"),
-                   choices=["debug", "info", "warning", "error"])
-    s.add_argument("--no-access-log", action="store_true",
-                   help="no line per request (the litecursor.access logger); saves ~40 µs of CPU "
-                        "per request under heavy load")
-    s.add_argument("--no-uvloop", action="store_true",
-                   default=os.environ.get("LITECURSOR_NO_UVLOOP", "") not in ("", "0"),
-                   help="use asyncio's own event loop even when uvloop is installed "
-                        "(or LITECURSOR_NO_UVLOOP=1)")
+    s.add_argument(
+        "--insecure-http",
+        action="store_true",
+        help="serve plain HTTP (only behind a TLS-terminating proxy)",
+    )
+    s.add_argument(
+        "--log-level",
+        default=os.environ.get("LITECURSOR_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+    )
+    s.add_argument(
+        "--no-access-log",
+        action="store_true",
+        help="no line per request (the litecursor.access logger); saves ~40 µs of CPU "
+        "per request under heavy load",
+    )
+    s.add_argument(
+        "--no-uvloop",
+        action="store_true",
+        default=os.environ.get("LITECURSOR_NO_UVLOOP", "") not in ("", "0"),
+        help="use asyncio's own event loop even when uvloop is installed "
+        "(or LITECURSOR_NO_UVLOOP=1)",
+    )
     s.set_defaults(func=_serve)
 
     c = sub.add_parser("certs", help="write a dev CA and a certificate for local clients")
     c.add_argument("--dir", default="certs", help="where to write ca.pem, cert.pem, key.pem")
-    c.add_argument("--host", action="append", dest="hosts", metavar="NAME",
-                   help="host name or IP the certificate is for (repeatable; "
-                        "default localhost, 127.0.0.1, ::1)")
+    c.add_argument(
+        "--host",
+        action="append",
+        dest="hosts",
+        metavar="NAME",
+        help="host name or IP the certificate is for (repeatable; "
+        "default localhost, 127.0.0.1, ::1)",
+    )
     c.add_argument("--force", action="store_true", help="overwrite existing files")
     c.set_defaults(func=_certs)
 
@@ -90,12 +110,16 @@ def _check(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE
-    print(f"{args.config}: OK, {len(config.model_names)} model name(s), "
-          f"{len(config.deployments)} deployment(s)")
+    print(
+        f"{args.config}: OK, {len(config.model_names)} model name(s), "
+        f"{len(config.deployments)} deployment(s)"
+    )
     width = max(len(d.model_name) for d in config.deployments)
     for d in config.deployments:
         key = "key set" if d.target.api_key else "no key"
-        print(f"  {d.model_name:<{width}}  -> {d.litellm_model}  [{d.adapter} @ {d.target.api_base}, {key}]")
+        print(
+            f"  {d.model_name:<{width}}  -> {d.litellm_model}  [{d.adapter} @ {d.target.api_base}, {key}]"
+        )
     r = config.router
     print(f"routing: {r.routing_strategy}, retries {r.num_retries}, timeout {r.timeout:g}s")
     return 0
@@ -119,8 +143,11 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve
     from .tls import CertificateError, certificate_summary, server_context
 
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     if args.no_access_log:
         logging.getLogger("litecursor.access").setLevel(logging.WARNING)
     config = _load(args.config)
@@ -136,20 +163,30 @@ def _serve(args: argparse.Namespace) -> int:
             return _error(str(e))
         print(f"litecursor: TLS certificate: {certificate_summary(args.cert)}", file=sys.stderr)
     elif not args.insecure_http:
-        return _error("no certificate: pass --cert and --key (`litecursor certs` makes dev ones), "
-                      "or --insecure-http when a TLS-terminating proxy sits in front")
+        return _error(
+            "no certificate: pass --cert and --key (`litecursor certs` makes dev ones), "
+            "or --insecure-http when a TLS-terminating proxy sits in front"
+        )
     else:
-        print("litecursor: warning: serving plain HTTP. Cursor will not connect to an http:// URL; "
-              "put a TLS-terminating proxy in front of this port.", file=sys.stderr)
+        print(
+            "litecursor: warning: serving plain HTTP. Cursor will not connect to an http:// URL; "
+            "put a TLS-terminating proxy in front of this port.",
+            file=sys.stderr,
+        )
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
-    print(f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
-          f"(Cursor base URL: {scheme}://<your public name>/cursor)", file=sys.stderr)
+    print(
+        f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
+        f"(Cursor base URL: {scheme}://<your public name>/cursor)",
+        file=sys.stderr,
+    )
     print(f"models: {', '.join(config.model_names)}", file=sys.stderr)
     loop_factory, loop_name = _event_loop(args.no_uvloop)
     print(f"litecursor: event loop: {loop_name}", file=sys.stderr)
     _raise_open_file_limit()
-    return _run(serve(config, host=args.host, port=args.port, ssl_context=ssl_context), loop_factory)
+    return _run(
+        serve(config, host=args.host, port=args.port, ssl_context=ssl_context), loop_factory
+    )
 
 
 def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
@@ -189,8 +226,10 @@ def _raise_open_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def _run(coro: Coroutine[Any, Any, None],
-         loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None) -> int:
+def _run(
+    coro: Coroutine[Any, Any, None],
+    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+) -> int:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
 
     async def runner() -> None:

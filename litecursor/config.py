@@ -18,17 +18,30 @@ from typing import Any
 import yaml
 
 from .config_values import ConfigError, ValueReader
+from .protocol.chat_out import ReasoningDisplay
 from .protocol.providers import Target, UnknownProviderError, resolve_model
 
 MASTER_KEY_ENV = "LITECURSOR_MASTER_KEY"
-ROUTING_STRATEGIES = ("simple-shuffle", "least-busy", "latency-based-routing", "usage-based-routing",
-                      "usage-based-routing-v2", "cost-based-routing")
-REASONING_DISPLAYS = ("field", "think_tags", "hidden")
+ROUTING_STRATEGIES = (
+    "simple-shuffle",
+    "least-busy",
+    "latency-based-routing",
+    "usage-based-routing",
+    "usage-based-routing-v2",
+    "cost-based-routing",
+)
+REASONING_DISPLAYS: tuple[ReasoningDisplay, ...] = ("field", "think_tags", "hidden")
 
 
 # router settings LiteLLM also accepts under litellm_settings
-_LITELLM_ROUTER_KEYS = ("num_retries", "request_timeout", "fallbacks", "context_window_fallbacks",
-                        "content_policy_fallbacks", "default_fallbacks")
+_LITELLM_ROUTER_KEYS = (
+    "num_retries",
+    "request_timeout",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "default_fallbacks",
+)
 
 
 def wildcard_regex(pattern: str) -> re.Pattern[str]:
@@ -43,8 +56,9 @@ def _check_model(name: str, names: set[str], aliases: Mapping[str, str], path: s
         return
     if any("*" in n and wildcard_regex(n).fullmatch(name) for n in names):
         return
-    raise ConfigError(path, f"'{name}' is not a model_name in model_list "
-                            f"(known: {', '.join(sorted(names))})")
+    raise ConfigError(
+        path, f"'{name}' is not a model_name in model_list (known: {', '.join(sorted(names))})"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +116,7 @@ class Config:
     master_key: str
     router: RouterSettings = field(default_factory=RouterSettings)
     max_request_size_mb: float = 32.0
-    reasoning_display: str = "field"
+    reasoning_display: ReasoningDisplay = "field"
     cors_allow_origins: tuple[str, ...] = ("*",)
     #: memory for reasoning replay (see replay.py); 0 turns it off
     reasoning_replay_mb: float = 64.0
@@ -138,15 +152,27 @@ def load(path: str | Path, environ: Mapping[str, str] | None = None) -> Config:
     try:
         return parse(data, environ=os.environ if environ is None else environ, source=str(path))
     except ConfigError as e:
-        raise ConfigError(f"{path}: {e.path}" if e.path else str(path), str(e).split(": ", 1)[-1]) from None
+        raise ConfigError(
+            f"{path}: {e.path}" if e.path else str(path), str(e).split(": ", 1)[-1]
+        ) from None
 
 
 def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") -> Config:
     data = {} if data is None else data
     p = _Parser(environ)
     root = p.obj(data, "")
-    p.only(root, "", {"model_list", "general_settings", "litellm_settings", "router_settings",
-                      "litecursor_settings", "environment_variables"})
+    p.only(
+        root,
+        "",
+        {
+            "model_list",
+            "general_settings",
+            "litellm_settings",
+            "router_settings",
+            "litecursor_settings",
+            "environment_variables",
+        },
+    )
     if "environment_variables" in root:
         p.warn("environment_variables is not supported; export the variables before starting")
     general = p.obj(root.get("general_settings") or {}, "general_settings")
@@ -155,20 +181,32 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     lc = p.obj(root.get("litecursor_settings") or {}, "litecursor_settings")
 
     p.only(general, "general_settings", {"master_key", "max_request_size_mb"})
-    master_key = p.opt_str(general, "master_key", "general_settings.master_key") \
-        or environ.get(MASTER_KEY_ENV)
+    master_key = p.opt_str(general, "master_key", "general_settings.master_key") or environ.get(
+        MASTER_KEY_ENV
+    )
     if not master_key:
-        raise ConfigError("general_settings.master_key",
-                          f"no master key: set it here (os.environ/NAME works) or export {MASTER_KEY_ENV}")
-    max_mb = p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
+        raise ConfigError(
+            "general_settings.master_key",
+            f"no master key: set it here (os.environ/NAME works) or export {MASTER_KEY_ENV}",
+        )
+    max_mb = (
+        p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
+    )
 
     p.only(litellm, "litellm_settings", {"drop_params", *_LITELLM_ROUTER_KEYS})
-    p.only(lc, "litecursor_settings", {"reasoning_display", "cors_allow_origins", "reasoning_replay_mb"})
+    p.only(
+        lc,
+        "litecursor_settings",
+        {"reasoning_display", "cors_allow_origins", "reasoning_replay_mb"},
+    )
     replay_mb = p.opt_num(lc, "reasoning_replay_mb", "litecursor_settings.reasoning_replay_mb")
-    display = p.opt_str(lc, "reasoning_display", "litecursor_settings.reasoning_display") or "field"
-    if display not in REASONING_DISPLAYS:
-        raise ConfigError("litecursor_settings.reasoning_display",
-                          f"'{display}' is not one of {', '.join(REASONING_DISPLAYS)}")
+    raw_display = p.opt_str(lc, "reasoning_display", "litecursor_settings.reasoning_display")
+    display = next((d for d in REASONING_DISPLAYS if d == (raw_display or "field")), None)
+    if display is None:
+        raise ConfigError(
+            "litecursor_settings.reasoning_display",
+            f"'{raw_display}' is not one of {', '.join(REASONING_DISPLAYS)}",
+        )
     origins = lc.get("cors_allow_origins", ["*"])
     origins_t = tuple(p.str_list(origins, "litecursor_settings.cors_allow_origins"))
 
@@ -182,8 +220,10 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     seen_ids: dict[str, int] = {}
     for i, d in enumerate(deployments):
         if d.id in seen_ids:
-            raise ConfigError(f"model_list[{i}].model_info.id",
-                              f"'{d.id}' is already the id of model_list[{seen_ids[d.id]}]")
+            raise ConfigError(
+                f"model_list[{i}].model_info.id",
+                f"'{d.id}' is already the id of model_list[{seen_ids[d.id]}]",
+            )
         seen_ids[d.id] = i
     router = p.router(router_raw, litellm, {d.model_name for d in deployments})
     return Config(
@@ -217,31 +257,65 @@ class _Parser(ValueReader):
         for key in info:
             if key != "id":
                 self.warn(f"{path}.model_info.{key} is not supported yet and is ignored")
-        allowed = {"model", "api_key", "api_base", "base_url", "api_version", "timeout",
-                   "stream_timeout", "max_tokens", "temperature", "top_p", "extra_headers", "headers",
-                   "rpm", "tpm", "weight", "order", "max_parallel_requests", "drop_params",
-                   "connect_timeout", "idle_timeout",
-                   "additional_drop_params", "mock_delay", "thinking_budget", "stream_usage"}
+        allowed = {
+            "model",
+            "api_key",
+            "api_base",
+            "base_url",
+            "api_version",
+            "timeout",
+            "stream_timeout",
+            "max_tokens",
+            "temperature",
+            "top_p",
+            "extra_headers",
+            "headers",
+            "rpm",
+            "tpm",
+            "weight",
+            "order",
+            "max_parallel_requests",
+            "drop_params",
+            "connect_timeout",
+            "idle_timeout",
+            "additional_drop_params",
+            "mock_delay",
+            "thinking_budget",
+            "stream_usage",
+        }
         self.only(lp, lp_path, allowed)
         model = lp.get("model")
         if not isinstance(model, str) or not model:
-            raise ConfigError(f"{lp_path}.model", "missing: write it as provider/model, e.g. openai/gpt-4o")
+            raise ConfigError(
+                f"{lp_path}.model", "missing: write it as provider/model, e.g. openai/gpt-4o"
+            )
         try:
             spec, upstream_model = resolve_model(model)
         except UnknownProviderError as e:
             raise ConfigError(f"{lp_path}.model", str(e)) from None
-        api_base = self.opt_str(lp, "api_base", f"{lp_path}.api_base") \
-            or self.opt_str(lp, "base_url", f"{lp_path}.base_url") or spec.api_base
+        api_base = (
+            self.opt_str(lp, "api_base", f"{lp_path}.api_base")
+            or self.opt_str(lp, "base_url", f"{lp_path}.base_url")
+            or spec.api_base
+        )
         if api_base is None:
-            raise ConfigError(f"{lp_path}.api_base", f"required for '{model.split('/')[0]}/' models")
+            raise ConfigError(
+                f"{lp_path}.api_base", f"required for '{model.split('/')[0]}/' models"
+            )
         if not api_base.startswith(("http://", "https://", "mock://")):
             raise ConfigError(f"{lp_path}.api_base", f"'{api_base}' is not an http(s) URL")
         api_key = self.opt_str(lp, "api_key", f"{lp_path}.api_key")
         if api_key is None and spec.key_env:
             api_key = self.environ.get(spec.key_env)
-            if api_key is None and spec.api_base is not None and not spec.api_base.startswith("http://"):
-                self.warn(f"{lp_path}: no api_key and {spec.key_env} is not set; "
-                          "requests will go without credentials")
+            if (
+                api_key is None
+                and spec.api_base is not None
+                and not spec.api_base.startswith("http://")
+            ):
+                self.warn(
+                    f"{lp_path}: no api_key and {spec.key_env} is not set; "
+                    "requests will go without credentials"
+                )
         api_version = self.opt_str(lp, "api_version", f"{lp_path}.api_version")
         if spec.adapter.startswith("azure") and api_version is None:
             api_version = self.environ.get("AZURE_API_VERSION")
@@ -288,7 +362,9 @@ class _Parser(ValueReader):
             tpm=self.opt_int(lp, "tpm", f"{lp_path}.tpm"),
             weight=self.opt_num(lp, "weight", f"{lp_path}.weight"),
             order=self.opt_int(lp, "order", f"{lp_path}.order"),
-            max_parallel_requests=self.opt_int(lp, "max_parallel_requests", f"{lp_path}.max_parallel_requests"),
+            max_parallel_requests=self.opt_int(
+                lp, "max_parallel_requests", f"{lp_path}.max_parallel_requests"
+            ),
             timeout=self.opt_num(lp, "timeout", f"{lp_path}.timeout"),
             stream_timeout=self.opt_num(lp, "stream_timeout", f"{lp_path}.stream_timeout"),
             connect_timeout=self.opt_num(lp, "connect_timeout", f"{lp_path}.connect_timeout"),
@@ -296,22 +372,48 @@ class _Parser(ValueReader):
             drop_params=frozenset(drop_t),
         )
 
-    def router(self, raw: dict[str, Any], litellm: dict[str, Any], names: set[str]) -> RouterSettings:
+    def router(
+        self, raw: dict[str, Any], litellm: dict[str, Any], names: set[str]
+    ) -> RouterSettings:
         path = "router_settings"
-        self.only(raw, path, {"routing_strategy", "num_retries", "retry_after", "allowed_fails",
-                              "cooldown_time", "timeout", "stream_timeout", "connect_timeout",
-                              "idle_timeout", "lowest_latency_buffer", "fallbacks",
-                              "context_window_fallbacks", "content_policy_fallbacks",
-                              "default_fallbacks", "model_group_alias", "max_retry_wait",
-                              "disable_cooldowns", "routing_strategy_args"})
-        strategy = self.opt_str(raw, "routing_strategy", f"{path}.routing_strategy") or "simple-shuffle"
+        self.only(
+            raw,
+            path,
+            {
+                "routing_strategy",
+                "num_retries",
+                "retry_after",
+                "allowed_fails",
+                "cooldown_time",
+                "timeout",
+                "stream_timeout",
+                "connect_timeout",
+                "idle_timeout",
+                "lowest_latency_buffer",
+                "fallbacks",
+                "context_window_fallbacks",
+                "content_policy_fallbacks",
+                "default_fallbacks",
+                "model_group_alias",
+                "max_retry_wait",
+                "disable_cooldowns",
+                "routing_strategy_args",
+            },
+        )
+        strategy = (
+            self.opt_str(raw, "routing_strategy", f"{path}.routing_strategy") or "simple-shuffle"
+        )
         if strategy not in ROUTING_STRATEGIES:
-            raise ConfigError(f"{path}.routing_strategy",
-                              f"'{strategy}' is not one of {', '.join(ROUTING_STRATEGIES)}")
+            raise ConfigError(
+                f"{path}.routing_strategy",
+                f"'{strategy}' is not one of {', '.join(ROUTING_STRATEGIES)}",
+            )
         if strategy == "usage-based-routing-v2":
             strategy = "usage-based-routing"
         if strategy == "cost-based-routing":
-            self.warn(f"{path}.routing_strategy cost-based-routing is not supported yet; using simple-shuffle")
+            self.warn(
+                f"{path}.routing_strategy cost-based-routing is not supported yet; using simple-shuffle"
+            )
             strategy = "simple-shuffle"
         d = RouterSettings()
         alias = raw.get("model_group_alias") or {}
@@ -336,8 +438,9 @@ class _Parser(ValueReader):
                 self.warn(f"{path}.routing_strategy_args.{key} is not supported yet and is ignored")
         buffer = self.opt_num(raw, "lowest_latency_buffer", f"{path}.lowest_latency_buffer")
         if buffer is None:
-            buffer = self.opt_num(args, "lowest_latency_buffer",
-                                  f"{path}.routing_strategy_args.lowest_latency_buffer")
+            buffer = self.opt_num(
+                args, "lowest_latency_buffer", f"{path}.routing_strategy_args.lowest_latency_buffer"
+            )
 
         def fallbacks(key: str) -> dict[str, tuple[str, ...]]:
             table = self._fallbacks(merged.get(key), f"{where.get(key, path)}.{key}")
@@ -346,13 +449,19 @@ class _Parser(ValueReader):
                     _check_model(t, names, alias_t, f"{where[key]}.{key}.{k}")
             return table
 
-        default_fb = tuple(self.str_list(merged.get("default_fallbacks") or [],
-                                         f"{where.get('default_fallbacks', path)}.default_fallbacks"))
+        default_fb = tuple(
+            self.str_list(
+                merged.get("default_fallbacks") or [],
+                f"{where.get('default_fallbacks', path)}.default_fallbacks",
+            )
+        )
         for t in default_fb:
             _check_model(t, names, alias_t, f"{where['default_fallbacks']}.default_fallbacks")
         return RouterSettings(
             routing_strategy=strategy,
-            num_retries=self._int_or(merged, "num_retries", where.get("num_retries", path), d.num_retries),
+            num_retries=self._int_or(
+                merged, "num_retries", where.get("num_retries", path), d.num_retries
+            ),
             retry_after=self._num_or(raw, "retry_after", path, d.retry_after),
             allowed_fails=self._int_or(raw, "allowed_fails", path, d.allowed_fails),
             cooldown_time=self._num_or(raw, "cooldown_time", path, d.cooldown_time),
@@ -378,7 +487,9 @@ class _Parser(ValueReader):
         items = [value] if isinstance(value, dict) else self.seq(value, path)
         for i, entry in enumerate(items):
             if not isinstance(entry, dict):
-                raise ConfigError(f"{path}[{i}]", 'must be a mapping like {"gpt-4o": ["claude-sonnet"]}')
+                raise ConfigError(
+                    f"{path}[{i}]", 'must be a mapping like {"gpt-4o": ["claude-sonnet"]}'
+                )
             for k, v in entry.items():
                 out[str(k)] = tuple(self.str_list(v, f"{path}[{i}].{k}"))
         return out

@@ -23,30 +23,79 @@ class ConfigError(Exception):
 # Keys LiteLLM documents that we accept but do not act on yet: reported, never silently dropped.
 _KNOWN_UNSUPPORTED = {
     "general_settings": {
-        "database_url", "database_connection_pool_limit", "store_model_in_db", "alerting",
-        "alerting_threshold", "proxy_batch_write_at", "disable_spend_logs", "allowed_routes",
-        "admin_only_routes", "custom_auth", "enforce_user_param", "background_health_checks",
-        "health_check_interval", "disable_master_key_return", "ui_access_mode", "max_parallel_requests",
-        "global_max_parallel_requests", "infer_model_from_keys", "use_redis_transaction_buffer",
-        "pass_through_endpoints", "maximum_spend_logs_retention_period", "user_header_name",
+        "database_url",
+        "database_connection_pool_limit",
+        "store_model_in_db",
+        "alerting",
+        "alerting_threshold",
+        "proxy_batch_write_at",
+        "disable_spend_logs",
+        "allowed_routes",
+        "admin_only_routes",
+        "custom_auth",
+        "enforce_user_param",
+        "background_health_checks",
+        "health_check_interval",
+        "disable_master_key_return",
+        "ui_access_mode",
+        "max_parallel_requests",
+        "global_max_parallel_requests",
+        "infer_model_from_keys",
+        "use_redis_transaction_buffer",
+        "pass_through_endpoints",
+        "maximum_spend_logs_retention_period",
+        "user_header_name",
     },
     "litellm_settings": {
-        "success_callback", "failure_callback", "callbacks", "cache", "cache_params", "set_verbose",
-        "json_logs", "max_budget", "budget_duration", "default_team_settings", "telemetry",
-        "turn_off_message_logging", "redact_user_api_key_info", "modify_params",
-        "enable_preview_features", "callback_settings",
+        "success_callback",
+        "failure_callback",
+        "callbacks",
+        "cache",
+        "cache_params",
+        "set_verbose",
+        "json_logs",
+        "max_budget",
+        "budget_duration",
+        "default_team_settings",
+        "telemetry",
+        "turn_off_message_logging",
+        "redact_user_api_key_info",
+        "modify_params",
+        "enable_preview_features",
+        "callback_settings",
     },
     "router_settings": {
-        "redis_host", "redis_port", "redis_password", "redis_url", "cache_responses",
-        "enable_pre_call_checks", "retry_policy", "allowed_fails_policy", "optional_pre_call_checks",
-        "provider_budget_config", "enable_tag_filtering",
+        "redis_host",
+        "redis_port",
+        "redis_password",
+        "redis_url",
+        "cache_responses",
+        "enable_pre_call_checks",
+        "retry_policy",
+        "allowed_fails_policy",
+        "optional_pre_call_checks",
+        "provider_budget_config",
+        "enable_tag_filtering",
     },
     "litellm_params": {
-        "input_cost_per_token", "output_cost_per_token", "region_name", "organization",
-        "vertex_project", "vertex_location", "vertex_credentials", "aws_access_key_id",
-        "aws_secret_access_key", "aws_region_name", "tags", "cache_control_injection_points",
-        "merge_reasoning_content_in_choices", "max_retries", "use_in_pass_through",
-        "custom_llm_provider", "stream", "mock_response",
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "region_name",
+        "organization",
+        "vertex_project",
+        "vertex_location",
+        "vertex_credentials",
+        "aws_access_key_id",
+        "aws_secret_access_key",
+        "aws_region_name",
+        "tags",
+        "cache_control_injection_points",
+        "merge_reasoning_content_in_choices",
+        "max_retries",
+        "use_in_pass_through",
+        "custom_llm_provider",
+        "stream",
+        "mock_response",
     },
 }
 
@@ -64,7 +113,7 @@ class ValueReader:
     def env(self, value: Any, path: str) -> Any:
         """Resolve `os.environ/NAME` in any string; recurse into lists and mappings."""
         if isinstance(value, str) and value.startswith(ENV_PREFIX):
-            name = value[len(ENV_PREFIX):]
+            name = value[len(ENV_PREFIX) :]
             if name not in self.environ:
                 raise ConfigError(path, f"environment variable {name} is not set")
             return self.environ[name]
@@ -101,7 +150,9 @@ class ValueReader:
             raise ConfigError(path, f"must be a string, not {type(v).__name__}")
         return str(v)
 
-    def opt_num(self, obj: dict[str, Any], key: str, path: str, *, positive: bool = True) -> float | None:
+    def opt_num(
+        self, obj: dict[str, Any], key: str, path: str, *, positive: bool = True
+    ) -> float | None:
         v = obj.get(key)
         if v is None:
             return None

@@ -232,8 +232,12 @@ def from_upstream(
             upstream_status=status,
         )
     if status == 429:
-        return UpstreamRateLimitError(text, retry_after=retry_after, code=code or "rate_limit_exceeded",
-                                      upstream_status=status)
+        return UpstreamRateLimitError(
+            text,
+            retry_after=retry_after,
+            code=code or "rate_limit_exceeded",
+            upstream_status=status,
+        )
     if status == 404:
         return UpstreamNotFoundError(text, code=code or "model_not_found", upstream_status=status)
     if status == 408:
@@ -243,8 +247,12 @@ def from_upstream(
     if 400 <= status < 500:
         code_low = (code or "").lower()
         if any(m in low or m in code_low for m in _CONTEXT_MARKERS):
-            return UpstreamContextWindowError(text, param=param, code=code or None, upstream_status=status)
+            return UpstreamContextWindowError(
+                text, param=param, code=code or None, upstream_status=status
+            )
         if any(m in low or m in code_low for m in _POLICY_MARKERS):
-            return UpstreamContentPolicyError(text, param=param, code=code or None, upstream_status=status)
+            return UpstreamContentPolicyError(
+                text, param=param, code=code or None, upstream_status=status
+            )
         return UpstreamBadRequestError(text, param=param, code=code, upstream_status=status)
     return UpstreamError(text, upstream_status=status, code=code or "upstream_error")

@@ -54,8 +54,9 @@ class ReasoningReplay:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def remember(self, d: Deployment | None, call_ids: Sequence[str],
-                 items: Sequence[dict[str, Any]]) -> None:
+    def remember(
+        self, d: Deployment | None, call_ids: Sequence[str], items: Sequence[dict[str, Any]]
+    ) -> None:
         """After a turn: its reasoning, under each of its call ids (a turn without calls has
         nothing the next request could be matched by)."""
         if d is None or not call_ids or not items or self.max_bytes <= 0:

@@ -41,8 +41,13 @@ class UpstreamResponse(Protocol):
 class _HttpResponse:
     __slots__ = ("_deadline", "_first", "_loop", "_resp", "_timeouts", "headers", "status")
 
-    def __init__(self, resp: aiohttp.ClientResponse, timeouts: Timeouts, deadline: float,
-                 first_deadline: float) -> None:
+    def __init__(
+        self,
+        resp: aiohttp.ClientResponse,
+        timeouts: Timeouts,
+        deadline: float,
+        first_deadline: float,
+    ) -> None:
         self._resp = resp
         self._timeouts = timeouts
         self._deadline = deadline
@@ -68,10 +73,14 @@ class _HttpResponse:
                     data = await content.readany()
                 except asyncio.CancelledError:
                     if limit.expired(task):  # the total deadline may be the nearer one
-                        raise _timeout(what if when < deadline else "total", self._timeouts) from None
+                        raise _timeout(
+                            what if when < deadline else "total", self._timeouts
+                        ) from None
                     raise
                 except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
-                    raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+                    raise UpstreamConnectionError(
+                        f"upstream connection lost mid-response: {_describe(e)}"
+                    ) from None
                 finally:
                     limit.reading = False
                 if not data:
@@ -89,7 +98,9 @@ class _HttpResponse:
         except TimeoutError:
             raise _timeout("total", self._timeouts) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
-            raise UpstreamConnectionError(f"upstream connection lost mid-response: {_describe(e)}") from None
+            raise UpstreamConnectionError(
+                f"upstream connection lost mid-response: {_describe(e)}"
+            ) from None
 
 
 class _ReadLimit:
@@ -100,8 +111,16 @@ class _ReadLimit:
     then. It cancels the task only while a read is in progress, like `asyncio.timeout` would.
     """
 
-    __slots__ = ("_cancelling", "_fired", "_handle", "_loop", "_task", "_timer_at", "expires",
-                 "reading")
+    __slots__ = (
+        "_cancelling",
+        "_fired",
+        "_handle",
+        "_loop",
+        "_task",
+        "_timer_at",
+        "expires",
+        "reading",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[object]) -> None:
         self._loop = loop
@@ -174,7 +193,9 @@ def _timeout(what: str, t: Timeouts) -> UpstreamTimeoutError:
     limits = {"connect": t.connect, "first byte": t.first_byte, "idle": t.idle, "total": t.total}
     return UpstreamTimeoutError(
         f"upstream timed out: no {'answer' if what != 'idle' else 'data'} within the "
-        f"{what} timeout of {limits[what]:g}s", code=f"upstream_timeout_{what.replace(' ', '_')}")
+        f"{what} timeout of {limits[what]:g}s",
+        code=f"upstream_timeout_{what.replace(' ', '_')}",
+    )
 
 
 class UpstreamClient:
@@ -194,19 +215,26 @@ class UpstreamClient:
             enable_cleanup_closed=True,
         )
         # no automatic timeouts: each request sets its own limits in `open`
-        session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None),
-                                        auto_decompress=True, skip_auto_headers=("User-Agent",))
+        session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None),
+            auto_decompress=True,
+            skip_auto_headers=("User-Agent",),
+        )
         return cls(session)
 
     async def close(self) -> None:
         await self.session.close()
 
-    def open(self, http: HttpRequest, timeouts: Timeouts) -> AbstractAsyncContextManager[UpstreamResponse]:
+    def open(
+        self, http: HttpRequest, timeouts: Timeouts
+    ) -> AbstractAsyncContextManager[UpstreamResponse]:
         """`async with client.open(http, timeouts) as resp`: sends, and hands back the response."""
         connect = self._connect_limits.get(timeouts.connect)
         if connect is None:
             connect = self._connect_limits[timeouts.connect] = aiohttp.ClientTimeout(
-                total=None, connect=timeouts.connect, sock_connect=timeouts.connect)
+                total=None, connect=timeouts.connect, sock_connect=timeouts.connect
+            )
         return _Exchange(self.session, http, timeouts, connect)
 
     @asynccontextmanager
@@ -221,8 +249,13 @@ class _Exchange:
 
     __slots__ = ("_connect", "_http", "_resp", "_session", "_timeouts")
 
-    def __init__(self, session: aiohttp.ClientSession, http: HttpRequest, timeouts: Timeouts,
-                 connect: aiohttp.ClientTimeout) -> None:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        http: HttpRequest,
+        timeouts: Timeouts,
+        connect: aiohttp.ClientTimeout,
+    ) -> None:
         self._session = session
         self._http: HttpRequest | None = http
         self._timeouts = timeouts
@@ -240,20 +273,26 @@ class _Exchange:
         headers = {"user-agent": "litecursor", **http.headers}
         try:
             async with asyncio.timeout_at(min(first, deadline)):
-                resp = await self._session.request(http.method, http.url, data=http.body,
-                                                   headers=headers, timeout=self._connect)
+                resp = await self._session.request(
+                    http.method, http.url, data=http.body, headers=headers, timeout=self._connect
+                )
         except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
             raise _timeout("connect", timeouts) from None
         except TimeoutError:
             raise _timeout("first byte" if first < deadline else "total", timeouts) from None
         except (aiohttp.ClientConnectionError, OSError) as e:
-            raise UpstreamConnectionError(f"cannot reach the upstream at {_origin(http.url)}: "
-                                          f"{_describe(e)}") from None
+            raise UpstreamConnectionError(
+                f"cannot reach the upstream at {_origin(http.url)}: {_describe(e)}"
+            ) from None
         self._resp = resp
         return _HttpResponse(resp, timeouts, deadline, first)
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         resp, self._resp = self._resp, None
         if resp is None:
             return

@@ -39,20 +39,33 @@ async def gateway_factory(dev_certs: DevCerts) -> AsyncIterator[GatewayFactory]:
     async with AsyncExitStack() as stack:
 
         async def start(models: list[dict[str, Any]], **sections: Any) -> Gateway:
-            return await stack.enter_async_context(run_gateway(make_config(models, **sections), dev_certs))
+            return await stack.enter_async_context(
+                run_gateway(make_config(models, **sections), dev_certs)
+            )
 
         yield start
 
 
 @pytest.fixture
-async def openai_gateway(gateway_factory: GatewayFactory,
-                         fake_openai: tuple[FakeUpstream, str]) -> tuple[Gateway, FakeUpstream]:
+async def openai_gateway(
+    gateway_factory: GatewayFactory, fake_openai: tuple[FakeUpstream, str]
+) -> tuple[Gateway, FakeUpstream]:
     """The gateway with one model, `gpt-4o`, served by the fake OpenAI upstream. No retries:
     these tests see each upstream answer as it is (the router's own tests cover retries)."""
     fake, base = fake_openai
-    gw = await gateway_factory([{"model_name": "gpt-4o", "litellm_params": {
-        "model": "openai/gpt-4o", "api_base": base, "api_key": "sk-upstream-secret"}}],
-        router_settings={"num_retries": 0})
+    gw = await gateway_factory(
+        [
+            {
+                "model_name": "gpt-4o",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_base": base,
+                    "api_key": "sk-upstream-secret",
+                },
+            }
+        ],
+        router_settings={"num_retries": 0},
+    )
     return gw, fake
 
 

@@ -41,19 +41,30 @@ class Gateway:
 
     def openai(self, prefix: str = "/cursor", **kw: Any) -> AsyncOpenAI:
         return AsyncOpenAI(
-            api_key=MASTER_KEY, base_url=self.base + prefix,
-            http_client=httpx.AsyncClient(verify=self.ssl, timeout=30), max_retries=0, **kw,
+            api_key=MASTER_KEY,
+            base_url=self.base + prefix,
+            http_client=httpx.AsyncClient(verify=self.ssl, timeout=30),
+            max_retries=0,
+            **kw,
         )
 
-    async def post(self, path: str, body: Any, *, key: str | None = MASTER_KEY,
-                   headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+    async def post(
+        self,
+        path: str,
+        body: Any,
+        *,
+        key: str | None = MASTER_KEY,
+        headers: dict[str, str] | None = None,
+    ) -> aiohttp.ClientResponse:
         h = {"content-type": "application/json", **(headers or {})}
         if key is not None:
             h["authorization"] = f"Bearer {key}"
         data = body if isinstance(body, bytes) else orjson.dumps(body)
         return await self.session.post(self.base + path, data=data, headers=h)
 
-    async def chat(self, body: Any, path: str = "/cursor/chat/completions", **kw: Any) -> tuple[int, Any]:
+    async def chat(
+        self, body: Any, path: str = "/cursor/chat/completions", **kw: Any
+    ) -> tuple[int, Any]:
         """POST and decode: JSON for a plain answer, a list of SSE `data` payloads for a stream."""
         async with await self.post(path, body, **kw) as resp:
             raw = await resp.read()
@@ -91,7 +102,8 @@ async def run_gateway(config: Config, certs: DevCerts) -> AsyncIterator[Gateway]
 def text_of(payloads: list[Any]) -> str:
     return "".join(
         (c["choices"][0]["delta"].get("content") or "")
-        for c in payloads if isinstance(c, dict) and c.get("choices")
+        for c in payloads
+        if isinstance(c, dict) and c.get("choices")
     )
 
 
@@ -113,8 +125,11 @@ def tool_calls_of(payloads: list[Any]) -> dict[int, dict[str, str]]:
 
 
 def finish_reasons(payloads: list[Any]) -> list[str]:
-    return [c["choices"][0]["finish_reason"] for c in payloads
-            if isinstance(c, dict) and c.get("choices") and c["choices"][0].get("finish_reason")]
+    return [
+        c["choices"][0]["finish_reason"]
+        for c in payloads
+        if isinstance(c, dict) and c.get("choices") and c["choices"][0].get("finish_reason")
+    ]
 
 
 WIRE = Path(__file__).resolve().parents[1].parent / "shared" / "wire"

@@ -21,8 +21,13 @@ from .harness import sse_payloads
 
 
 def enc(**kw):  # type: ignore[no-untyped-def]
-    return ChunkEncoder(id="chatcmpl-1", created=123, model="my-model",
-                        include_usage=kw.pop("include_usage", True), **kw)
+    return ChunkEncoder(
+        id="chatcmpl-1",
+        created=123,
+        model="my-model",
+        include_usage=kw.pop("include_usage", True),
+        **kw,
+    )
 
 
 def run(e: ChunkEncoder, *batches: list) -> list:  # type: ignore[type-arg]
@@ -38,7 +43,8 @@ def test_every_chunk_shares_id_created_model_and_the_first_has_the_role() -> Non
     out = run(enc(), [TextDelta("a")], [TextDelta("b")], [Finish("stop")])
     chunks = [p for p in out if isinstance(p, dict)]
     assert {(c["id"], c["created"], c["model"], c["object"]) for c in chunks} == {
-        ("chatcmpl-1", 123, "my-model", "chat.completion.chunk")}
+        ("chatcmpl-1", 123, "my-model", "chat.completion.chunk")
+    }
     assert deltas(out)[0] == {"role": "assistant", "content": "a"}
     assert "role" not in deltas(out)[1]
     assert out[-1] == "[DONE]"
@@ -50,10 +56,23 @@ def test_text_of_one_batch_goes_out_as_one_chunk() -> None:
 
 
 def test_tool_calls_are_numbered_from_zero_whatever_the_upstream_key() -> None:
-    out = run(enc(), [ToolCallStart("toolu_x", "id1", "A"), ToolCallDelta("toolu_x", '{"a":'),
-                      ToolCallStart(7, "id2", "B"), ToolCallDelta("toolu_x", "1}"), ToolCallDelta(7, "{}")])
+    out = run(
+        enc(),
+        [
+            ToolCallStart("toolu_x", "id1", "A"),
+            ToolCallDelta("toolu_x", '{"a":'),
+            ToolCallStart(7, "id2", "B"),
+            ToolCallDelta("toolu_x", "1}"),
+            ToolCallDelta(7, "{}"),
+        ],
+    )
     calls = [tc for d in deltas(out) for tc in d.get("tool_calls", [])]
-    assert calls[0] == {"index": 0, "id": "id1", "type": "function", "function": {"name": "A", "arguments": ""}}
+    assert calls[0] == {
+        "index": 0,
+        "id": "id1",
+        "type": "function",
+        "function": {"name": "A", "arguments": ""},
+    }
     assert calls[1] == {"index": 0, "function": {"arguments": '{"a":'}}
     assert calls[2]["index"] == 1 and calls[2]["id"] == "id2"
     assert calls[3] == {"index": 0, "function": {"arguments": "1}"}}
@@ -62,18 +81,27 @@ def test_tool_calls_are_numbered_from_zero_whatever_the_upstream_key() -> None:
 
 def test_stop_after_tool_calls_becomes_tool_calls() -> None:
     out = run(enc(), [ToolCallStart(0, "c", "f"), Finish("stop")])
-    assert [p["choices"][0]["finish_reason"] for p in out if isinstance(p, dict) and p["choices"]
-            and p["choices"][0]["finish_reason"]] == ["tool_calls"]
+    assert [
+        p["choices"][0]["finish_reason"]
+        for p in out
+        if isinstance(p, dict) and p["choices"] and p["choices"][0]["finish_reason"]
+    ] == ["tool_calls"]
 
 
-@pytest.mark.parametrize("batches", [
-    [[TextDelta("x"), Finish("length")], [Finish("stop")]],
-    [[TextDelta("x")], [Finish("length"), Finish("stop")]],
-])
+@pytest.mark.parametrize(
+    "batches",
+    [
+        [[TextDelta("x"), Finish("length")], [Finish("stop")]],
+        [[TextDelta("x")], [Finish("length"), Finish("stop")]],
+    ],
+)
 def test_exactly_one_finish_reason(batches: list) -> None:  # type: ignore[type-arg]
     out = run(enc(), *batches)
-    finishes = [p["choices"][0]["finish_reason"] for p in out
-                if isinstance(p, dict) and p["choices"] and p["choices"][0]["finish_reason"]]
+    finishes = [
+        p["choices"][0]["finish_reason"]
+        for p in out
+        if isinstance(p, dict) and p["choices"] and p["choices"][0]["finish_reason"]
+    ]
     assert finishes == ["length"]
 
 
@@ -83,12 +111,20 @@ def test_a_stream_without_finish_gets_one_at_close() -> None:
 
 
 def test_usage_is_merged_and_sent_last_with_details() -> None:
-    out = run(enc(), [Usage(prompt_tokens=10, cached_tokens=4)], [TextDelta("x")],
-              [Finish("stop"), Usage(prompt_tokens=10, completion_tokens=5, reasoning_tokens=2)])
+    out = run(
+        enc(),
+        [Usage(prompt_tokens=10, cached_tokens=4)],
+        [TextDelta("x")],
+        [Finish("stop"), Usage(prompt_tokens=10, completion_tokens=5, reasoning_tokens=2)],
+    )
     usage = out[-2]
     assert usage["choices"] == [] and usage["usage"] == {
-        "prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-        "prompt_tokens_details": {"cached_tokens": 4}, "completion_tokens_details": {"reasoning_tokens": 2}}
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+        "prompt_tokens_details": {"cached_tokens": 4},
+        "completion_tokens_details": {"reasoning_tokens": 2},
+    }
 
 
 def test_no_usage_chunk_unless_wanted() -> None:
@@ -98,12 +134,19 @@ def test_no_usage_chunk_unless_wanted() -> None:
 
 def test_reasoning_goes_to_reasoning_content_by_default() -> None:
     out = run(enc(), [ReasoningDelta("hmm"), TextDelta("answer")])
-    assert deltas(out)[:2] == [{"role": "assistant", "reasoning_content": "hmm"}, {"content": "answer"}]
+    assert deltas(out)[:2] == [
+        {"role": "assistant", "reasoning_content": "hmm"},
+        {"content": "answer"},
+    ]
 
 
 def test_think_tags_wrap_reasoning_in_content() -> None:
-    out = run(enc(reasoning_display="think_tags"), [ReasoningDelta("hm")], [ReasoningDelta("m")],
-              [TextDelta("answer")])
+    out = run(
+        enc(reasoning_display="think_tags"),
+        [ReasoningDelta("hm")],
+        [ReasoningDelta("m")],
+        [TextDelta("answer")],
+    )
     text = "".join(d.get("content", "") for d in deltas(out))
     assert text == "<think>\nhmm\n</think>\n\nanswer"
     assert not any("reasoning_content" in d for d in deltas(out))
@@ -124,8 +167,12 @@ def test_stream_error_ends_the_stream_with_an_error_chunk_and_no_done() -> None:
     raw = e.feed([TextDelta("part"), StreamError("overloaded", code="overloaded_error")])
     raw += e.feed([TextDelta("ignored")]) + e.close()
     out = sse_payloads(raw)
-    assert out[-1]["error"] == {"message": "overloaded", "type": "upstream_error", "param": None,
-                                "code": "overloaded_error"}
+    assert out[-1]["error"] == {
+        "message": "overloaded",
+        "type": "upstream_error",
+        "param": None,
+        "code": "overloaded_error",
+    }
     assert "[DONE]" not in out and e.error == "overloaded"
 
 
@@ -138,12 +185,27 @@ def test_fail_writes_the_error_of_an_exception() -> None:
 
 def test_completion_builder_makes_one_chat_completion() -> None:
     b = CompletionBuilder(id="chatcmpl-1", created=1, model="m")
-    b.feed([ReasoningDelta("why"), TextDelta("hi "), TextDelta("there"), ToolCallStart("k", "c1", "f"),
-            ToolCallDelta("k", "{}"), Finish("stop"), Usage(3, 4)])
+    b.feed(
+        [
+            ReasoningDelta("why"),
+            TextDelta("hi "),
+            TextDelta("there"),
+            ToolCallStart("k", "c1", "f"),
+            ToolCallDelta("k", "{}"),
+            Finish("stop"),
+            Usage(3, 4),
+        ]
+    )
     r = b.result()
     msg = r["choices"][0]["message"]
-    assert msg == {"role": "assistant", "content": "hi there", "reasoning_content": "why",
-                   "tool_calls": [{"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    assert msg == {
+        "role": "assistant",
+        "content": "hi there",
+        "reasoning_content": "why",
+        "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+        ],
+    }
     assert r["choices"][0]["finish_reason"] == "tool_calls" and r["usage"]["total_tokens"] == 7
 
 

@@ -20,9 +20,17 @@ CLI = [sys.executable, "-m", "litecursor"]
 MOCK_CONFIG = ROOT / "examples" / "config.mock.yaml"
 
 
-def run(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def free_port() -> int:
@@ -73,8 +81,10 @@ def test_check_prints_the_resolved_models() -> None:
 
 def test_check_fails_on_a_bad_config_naming_the_path(tmp_path: Path) -> None:
     f = tmp_path / "bad.yaml"
-    f.write_text("model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, timeout: soon}\n"
-                 "general_settings: {master_key: k}\n")
+    f.write_text(
+        "model_list:\n  - model_name: m\n    litellm_params: {model: openai/x, timeout: soon}\n"
+        "general_settings: {master_key: k}\n"
+    )
     r = run("check", "--config", str(f))
     assert r.returncode == 2
     assert f"{f}: model_list[0].litellm_params.timeout: must be a number" in r.stderr
@@ -82,19 +92,26 @@ def test_check_fails_on_a_bad_config_naming_the_path(tmp_path: Path) -> None:
 
 def test_check_lists_unsupported_keys_in_one_warning(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
-                 "general_settings: {master_key: k, database_url: x}\n"
-                 "litellm_settings: {success_callback: [langfuse]}\n")
+    f.write_text(
+        "model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
+        "general_settings: {master_key: k, database_url: x}\n"
+        "litellm_settings: {success_callback: [langfuse]}\n"
+    )
     r = run("check", "--config", str(f))
     assert r.returncode == 0
     assert r.stderr.count("not supported yet") == 1 + 2  # the heading and one line per key
-    assert "general_settings.database_url" in r.stderr and "litellm_settings.success_callback" in r.stderr
+    assert (
+        "general_settings.database_url" in r.stderr
+        and "litellm_settings.success_callback" in r.stderr
+    )
 
 
 def test_check_names_an_unset_env_var(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
-                 "general_settings: {master_key: os.environ/LC_TEST_UNSET_VAR}\n")
+    f.write_text(
+        "model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
+        "general_settings: {master_key: os.environ/LC_TEST_UNSET_VAR}\n"
+    )
     r = run("check", "--config", str(f))
     assert r.returncode == 2 and "LC_TEST_UNSET_VAR is not set" in r.stderr
 
@@ -105,17 +122,35 @@ def test_serve_refuses_without_a_certificate() -> None:
 
 
 def test_serve_names_a_missing_key_file(certs: Path) -> None:
-    r = run("serve", "--config", str(MOCK_CONFIG), "--cert", str(certs / "cert.pem"),
-            "--key", str(certs / "nope.pem"))
+    r = run(
+        "serve",
+        "--config",
+        str(MOCK_CONFIG),
+        "--cert",
+        str(certs / "cert.pem"),
+        "--key",
+        str(certs / "nope.pem"),
+    )
     assert r.returncode == 2
-    assert r.stderr.strip().splitlines()[-1].endswith(f"{certs / 'nope.pem'}: cannot read: No such file or directory")
+    assert (
+        r.stderr.strip()
+        .splitlines()[-1]
+        .endswith(f"{certs / 'nope.pem'}: cannot read: No such file or directory")
+    )
 
 
 def test_serve_names_a_mismatched_key(certs: Path, tmp_path: Path) -> None:
     other = tmp_path / "other"
     assert run("certs", "--dir", str(other)).returncode == 0
-    r = run("serve", "--config", str(MOCK_CONFIG), "--cert", str(certs / "cert.pem"),
-            "--key", str(other / "key.pem"))
+    r = run(
+        "serve",
+        "--config",
+        str(MOCK_CONFIG),
+        "--cert",
+        str(certs / "cert.pem"),
+        "--key",
+        str(other / "key.pem"),
+    )
     assert r.returncode == 2 and "does not match certificate" in r.stderr
 
 
@@ -128,30 +163,70 @@ def test_serve_names_an_expired_certificate(tmp_path: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old.example")])
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now - dt.timedelta(days=30))
-            .not_valid_after(now - dt.timedelta(days=1)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(days=30))
+        .not_valid_after(now - dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     (tmp_path / "c.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (tmp_path / "k.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                                       serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    r = run("serve", "--config", str(MOCK_CONFIG), "--cert", str(tmp_path / "c.pem"),
-            "--key", str(tmp_path / "k.pem"))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    r = run(
+        "serve",
+        "--config",
+        str(MOCK_CONFIG),
+        "--cert",
+        str(tmp_path / "c.pem"),
+        "--key",
+        str(tmp_path / "k.pem"),
+    )
     assert r.returncode == 2 and "expired" in r.stderr
 
 
 def test_serve_reports_a_bad_config_and_exits_2(tmp_path: Path, certs: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text("model_list: []\ngeneral_settings: {master_key: k}\n")
-    r = run("serve", "--config", str(f), "--cert", str(certs / "cert.pem"), "--key", str(certs / "key.pem"))
+    r = run(
+        "serve",
+        "--config",
+        str(f),
+        "--cert",
+        str(certs / "cert.pem"),
+        "--key",
+        str(certs / "key.pem"),
+    )
     assert r.returncode == 2 and "model_list" in r.stderr
 
 
 @contextmanager
 def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--config", str(MOCK_CONFIG), "--host", "127.0.0.1",
-                             "--port", str(port), *args], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            *CLI,
+            "serve",
+            "--config",
+            str(MOCK_CONFIG),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            *args,
+        ],
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
@@ -168,8 +243,10 @@ def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
 
 def _https_get(port: int, ca: Path, path: str) -> bytes:
     ctx = ssl.create_default_context(cafile=str(ca))
-    with socket.create_connection(("127.0.0.1", port)) as raw, \
-            ctx.wrap_socket(raw, server_hostname="localhost") as s:
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        ctx.wrap_socket(raw, server_hostname="localhost") as s,
+    ):
         s.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".encode())
         data = b""
         while chunk := s.recv(65536):
@@ -178,7 +255,10 @@ def _https_get(port: int, ca: Path, path: str) -> bytes:
 
 
 def test_serve_over_tls_answers_health_and_exits_cleanly_on_sigterm(certs: Path) -> None:
-    with serving("--cert", str(certs / "cert.pem"), "--key", str(certs / "key.pem")) as (proc, port):
+    with serving("--cert", str(certs / "cert.pem"), "--key", str(certs / "key.pem")) as (
+        proc,
+        port,
+    ):
         reply = _https_get(port, certs / "ca.pem", "/health")
         assert reply.startswith(b"HTTP/1.1 200") and b'"status":"ok"' in reply
         # plain HTTP on the TLS port gets no HTTP answer
@@ -193,8 +273,10 @@ def test_serve_over_tls_answers_health_and_exits_cleanly_on_sigterm(certs: Path)
 
 
 def test_insecure_http_warns_that_cursor_will_not_connect() -> None:
-    with serving("--insecure-http") as (proc, port), \
-            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with (
+        serving("--insecure-http") as (proc, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as s,
+    ):
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
@@ -202,8 +284,10 @@ def test_insecure_http_warns_that_cursor_will_not_connect() -> None:
 
 
 def test_no_uvloop_runs_on_asyncio_and_says_so() -> None:
-    with serving("--insecure-http", "--no-uvloop") as (proc, port), \
-            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+    with (
+        serving("--insecure-http", "--no-uvloop") as (proc, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as s,
+    ):
         s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
@@ -212,10 +296,14 @@ def test_no_uvloop_runs_on_asyncio_and_says_so() -> None:
 
 @pytest.mark.parametrize("flag", [[], ["--no-access-log"]])
 def test_one_access_line_per_request_unless_turned_off(flag: list[str]) -> None:
-    with serving("--insecure-http", *flag) as (proc, port), \
-            socket.create_connection(("127.0.0.1", port), timeout=5) as s:
-        s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                  b"Authorization: Bearer sk-litecursor-dev-key\r\n\r\n")
+    with (
+        serving("--insecure-http", *flag) as (proc, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as s,
+    ):
+        s.sendall(
+            b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Authorization: Bearer sk-litecursor-dev-key\r\n\r\n"
+        )
         assert s.recv(1024).startswith(b"HTTP/1.1 200")
     assert proc.stderr is not None
     lines = [line for line in proc.stderr.read().splitlines() if "litecursor.access" in line]

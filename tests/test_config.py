@@ -23,10 +23,22 @@ def model(**lp):  # type: ignore[no-untyped-def]
 
 
 def test_a_litellm_style_deployment_is_resolved() -> None:
-    c = cfg([{"model_name": "gpt-4o", "litellm_params": {
-        "model": "openai/gpt-4o", "api_key": "sk-1", "api_base": "http://vllm:8000/v1",
-        "timeout": 30, "max_tokens": 1000, "temperature": 0.2,
-        "extra_headers": {"X-Team": "a"}}}])
+    c = cfg(
+        [
+            {
+                "model_name": "gpt-4o",
+                "litellm_params": {
+                    "model": "openai/gpt-4o",
+                    "api_key": "sk-1",
+                    "api_base": "http://vllm:8000/v1",
+                    "timeout": 30,
+                    "max_tokens": 1000,
+                    "temperature": 0.2,
+                    "extra_headers": {"X-Team": "a"},
+                },
+            }
+        ]
+    )
     (d,) = c.deployments
     assert (d.model_name, d.adapter, d.target.model) == ("gpt-4o", "openai_chat", "gpt-4o")
     assert d.target.api_base == "http://vllm:8000/v1" and d.target.api_key == "sk-1"
@@ -34,18 +46,43 @@ def test_a_litellm_style_deployment_is_resolved() -> None:
     assert d.target.headers == {"X-Team": "a"}
 
 
-@pytest.mark.parametrize(("model_str", "adapter", "upstream", "base"), [
-    ("openai/gpt-4o", "openai_chat", "gpt-4o", "https://api.openai.com/v1"),
-    ("openai/responses/gpt-5", "openai_responses", "gpt-5", "https://api.openai.com/v1"),
-    ("anthropic/claude-sonnet-4-5", "anthropic", "claude-sonnet-4-5", "https://api.anthropic.com"),
-    ("gemini/gemini-2.5-pro", "gemini", "gemini-2.5-pro", "https://generativelanguage.googleapis.com/v1beta"),
-    ("groq/llama-3.3-70b-versatile", "openai_chat", "llama-3.3-70b-versatile", "https://api.groq.com/openai/v1"),
-    ("openrouter/anthropic/claude-3.5-sonnet", "openai_chat", "anthropic/claude-3.5-sonnet", "https://openrouter.ai/api/v1"),
-    ("ollama_chat/llama3", "openai_chat", "llama3", "http://localhost:11434/v1"),
-    ("mock/echo", "mock", "echo", "mock://local"),
-])
+@pytest.mark.parametrize(
+    ("model_str", "adapter", "upstream", "base"),
+    [
+        ("openai/gpt-4o", "openai_chat", "gpt-4o", "https://api.openai.com/v1"),
+        ("openai/responses/gpt-5", "openai_responses", "gpt-5", "https://api.openai.com/v1"),
+        (
+            "anthropic/claude-sonnet-4-5",
+            "anthropic",
+            "claude-sonnet-4-5",
+            "https://api.anthropic.com",
+        ),
+        (
+            "gemini/gemini-2.5-pro",
+            "gemini",
+            "gemini-2.5-pro",
+            "https://generativelanguage.googleapis.com/v1beta",
+        ),
+        (
+            "groq/llama-3.3-70b-versatile",
+            "openai_chat",
+            "llama-3.3-70b-versatile",
+            "https://api.groq.com/openai/v1",
+        ),
+        (
+            "openrouter/anthropic/claude-3.5-sonnet",
+            "openai_chat",
+            "anthropic/claude-3.5-sonnet",
+            "https://openrouter.ai/api/v1",
+        ),
+        ("ollama_chat/llama3", "openai_chat", "llama3", "http://localhost:11434/v1"),
+        ("mock/echo", "mock", "echo", "mock://local"),
+    ],
+)
 def test_provider_prefixes(model_str: str, adapter: str, upstream: str, base: str) -> None:
-    (d,) = cfg([{"model_name": "m", "litellm_params": {"model": model_str, "api_key": "x"}}]).deployments
+    (d,) = cfg(
+        [{"model_name": "m", "litellm_params": {"model": model_str, "api_key": "x"}}]
+    ).deployments
     assert (d.adapter, d.target.model, d.target.api_base) == (adapter, upstream, base)
 
 
@@ -56,9 +93,11 @@ def test_azure_needs_an_api_base() -> None:
 
 
 def test_os_environ_resolves_anywhere_a_string_goes() -> None:
-    c = cfg([model(api_key="os.environ/UP_KEY", api_base="os.environ/UP_BASE")],
-            env={"UP_KEY": "sk-env", "UP_BASE": "https://x.example/v1", "MK": "master"},
-            general_settings={"master_key": "os.environ/MK"})
+    c = cfg(
+        [model(api_key="os.environ/UP_KEY", api_base="os.environ/UP_BASE")],
+        env={"UP_KEY": "sk-env", "UP_BASE": "https://x.example/v1", "MK": "master"},
+        general_settings={"master_key": "os.environ/MK"},
+    )
     assert c.deployments[0].target.api_key == "sk-env"
     assert c.deployments[0].target.api_base == "https://x.example/v1"
     assert c.master_key == "master"
@@ -67,8 +106,9 @@ def test_os_environ_resolves_anywhere_a_string_goes() -> None:
 def test_unset_env_var_is_named_with_its_path() -> None:
     with pytest.raises(ConfigError) as e:
         cfg([model(), model(api_key="os.environ/NOT_SET_ANYWHERE")])
-    assert str(e.value) == ("model_list[1].litellm_params.api_key: "
-                            "environment variable NOT_SET_ANYWHERE is not set")
+    assert str(e.value) == (
+        "model_list[1].litellm_params.api_key: environment variable NOT_SET_ANYWHERE is not set"
+    )
 
 
 def test_master_key_falls_back_to_env() -> None:
@@ -83,24 +123,54 @@ def test_no_master_key_is_an_error() -> None:
 
 
 def test_provider_key_comes_from_its_env_var() -> None:
-    c = parse({"model_list": [{"model_name": "m", "litellm_params": {"model": "anthropic/claude"}}],
-               "general_settings": {"master_key": "k"}}, environ={"ANTHROPIC_API_KEY": "sk-ant"})
+    c = parse(
+        {
+            "model_list": [{"model_name": "m", "litellm_params": {"model": "anthropic/claude"}}],
+            "general_settings": {"master_key": "k"},
+        },
+        environ={"ANTHROPIC_API_KEY": "sk-ant"},
+    )
     assert c.deployments[0].target.api_key == "sk-ant"
 
 
-@pytest.mark.parametrize(("models", "path", "words"), [
-    ([{"model_name": "m"}], "model_list[0].litellm_params", "missing"),
-    ([{"litellm_params": {"model": "openai/x"}}], "model_list[0].model_name", "non-empty"),
-    ([{"model_name": "m", "litellm_params": {}}], "model_list[0].litellm_params.model", "provider/model"),
-    ([{"model_name": "m", "litellm_params": {"model": "gpt-4o"}}], "model_list[0].litellm_params.model", "no provider prefix"),
-    ([{"model_name": "m", "litellm_params": {"model": "bedrock/x"}}], "model_list[0].litellm_params.model", "unknown provider 'bedrock'"),
-    ([model(), {"model_name": "m", "litellm_params": {"model": "openai/x", "timeout": "soon"}}],
-     "model_list[1].litellm_params.timeout", "must be a number"),
-    ([model(api_base="ftp://x")], "model_list[0].litellm_params.api_base", "not an http(s) URL"),
-    ([model(tmeout=5)], "model_list[0].litellm_params.tmeout", "unknown key"),
-    ("not a list", "model_list", "must be a list"),
-    ([], "model_list", "empty"),
-])
+@pytest.mark.parametrize(
+    ("models", "path", "words"),
+    [
+        ([{"model_name": "m"}], "model_list[0].litellm_params", "missing"),
+        ([{"litellm_params": {"model": "openai/x"}}], "model_list[0].model_name", "non-empty"),
+        (
+            [{"model_name": "m", "litellm_params": {}}],
+            "model_list[0].litellm_params.model",
+            "provider/model",
+        ),
+        (
+            [{"model_name": "m", "litellm_params": {"model": "gpt-4o"}}],
+            "model_list[0].litellm_params.model",
+            "no provider prefix",
+        ),
+        (
+            [{"model_name": "m", "litellm_params": {"model": "bedrock/x"}}],
+            "model_list[0].litellm_params.model",
+            "unknown provider 'bedrock'",
+        ),
+        (
+            [
+                model(),
+                {"model_name": "m", "litellm_params": {"model": "openai/x", "timeout": "soon"}},
+            ],
+            "model_list[1].litellm_params.timeout",
+            "must be a number",
+        ),
+        (
+            [model(api_base="ftp://x")],
+            "model_list[0].litellm_params.api_base",
+            "not an http(s) URL",
+        ),
+        ([model(tmeout=5)], "model_list[0].litellm_params.tmeout", "unknown key"),
+        ("not a list", "model_list", "must be a list"),
+        ([], "model_list", "empty"),
+    ],
+)
 def test_errors_name_the_path(models, path: str, words: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ConfigError) as e:
         cfg(models)
@@ -109,11 +179,21 @@ def test_errors_name_the_path(models, path: str, words: str) -> None:  # type: i
 
 
 def test_known_but_unsupported_keys_are_warned_not_dropped() -> None:
-    c = cfg([{"model_name": "m", "litellm_params": {"model": "openai/x", "api_key": "k",
-                                                     "input_cost_per_token": 1e-6},
-              "model_info": {"id": "dep-1", "mode": "chat"}}],
-            general_settings={"master_key": "k", "database_url": "postgres://"},
-            litellm_settings={"success_callback": ["langfuse"]})
+    c = cfg(
+        [
+            {
+                "model_name": "m",
+                "litellm_params": {
+                    "model": "openai/x",
+                    "api_key": "k",
+                    "input_cost_per_token": 1e-6,
+                },
+                "model_info": {"id": "dep-1", "mode": "chat"},
+            }
+        ],
+        general_settings={"master_key": "k", "database_url": "postgres://"},
+        litellm_settings={"success_callback": ["langfuse"]},
+    )
     assert set(c.warnings) == {
         "model_list[0].litellm_params.input_cost_per_token is not supported yet and is ignored",
         "model_list[0].model_info.mode is not supported yet and is ignored",
@@ -130,7 +210,10 @@ def test_unknown_top_level_key_is_an_error() -> None:
 
 
 def test_reasoning_display_is_validated() -> None:
-    assert cfg([model()], litecursor_settings={"reasoning_display": "think_tags"}).reasoning_display == "think_tags"
+    assert (
+        cfg([model()], litecursor_settings={"reasoning_display": "think_tags"}).reasoning_display
+        == "think_tags"
+    )
     with pytest.raises(ConfigError):
         cfg([model()], litecursor_settings={"reasoning_display": "loud"})
 
@@ -148,8 +231,10 @@ def test_load_names_the_file_and_yaml_position(tmp_path: Path) -> None:
 
 def test_load_prefixes_the_file_to_path_errors(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
-    f.write_text("model_list:\n  - model_name: m\n    litellm_params: {model: nope/x}\n"
-                 "general_settings: {master_key: k}\n")
+    f.write_text(
+        "model_list:\n  - model_name: m\n    litellm_params: {model: nope/x}\n"
+        "general_settings: {master_key: k}\n"
+    )
     with pytest.raises(ConfigError) as e:
         load(f, environ={})
     assert str(e.value).startswith(f"{f}: model_list[0].litellm_params.model: unknown provider")
@@ -157,9 +242,15 @@ def test_load_prefixes_the_file_to_path_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", ["config.yaml", "config.mock.yaml"])
 def test_the_examples_load(name: str) -> None:
-    env = {"OPENAI_API_KEY": "a", "ANTHROPIC_API_KEY": "b", "GEMINI_API_KEY": "c",
-           "AZURE_API_KEY": "d", "AZURE_API_BASE": "https://x.openai.azure.com", "GROQ_API_KEY": "e",
-           "LITECURSOR_MASTER_KEY": "m"}
+    env = {
+        "OPENAI_API_KEY": "a",
+        "ANTHROPIC_API_KEY": "b",
+        "GEMINI_API_KEY": "c",
+        "AZURE_API_KEY": "d",
+        "AZURE_API_BASE": "https://x.openai.azure.com",
+        "GROQ_API_KEY": "e",
+        "LITECURSOR_MASTER_KEY": "m",
+    }
     c = load(EXAMPLES / name, environ=env)
     assert c.deployments and c.master_key
 
@@ -173,8 +264,12 @@ def test_the_documented_config_examples_validate(doc: str) -> None:
     text = (EXAMPLES.parent / doc).read_text()
     blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "model_list" in b]
     assert blocks, f"{doc} has no config example"
-    env = {"OPENAI_API_KEY": "a", "AZURE_API_KEY": "b", "ANTHROPIC_API_KEY": "c",
-           "LITECURSOR_MASTER_KEY": "m"}
+    env = {
+        "OPENAI_API_KEY": "a",
+        "AZURE_API_KEY": "b",
+        "ANTHROPIC_API_KEY": "c",
+        "LITECURSOR_MASTER_KEY": "m",
+    }
     for block in blocks:
         data = yaml.safe_load(block)
         data.setdefault("general_settings", {"master_key": "k"})

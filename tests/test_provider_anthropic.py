@@ -52,7 +52,6 @@ ID_RE = r"^[a-zA-Z0-9_-]+$"
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
 
 
-
 def user(text: str) -> Message:
     return Message("user", (TextPart(text),))
 
@@ -77,8 +76,6 @@ def sse(*events: dict[str, Any]) -> bytes:
     return b"".join(
         b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events
     )
-
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -53,7 +53,6 @@ TARGET = Target("gemini", "gemini-2.5-flash", BASE, api_key="AIza-test-key")
 PATCH = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
 
 
-
 def user(text: str) -> Message:
     return Message("user", (TextPart(text),))
 
@@ -79,8 +78,6 @@ def cand(*parts: dict[str, Any], finish: str | None = None, **extra: Any) -> dic
     if finish:
         c["finishReason"] = finish
     return {"candidates": [c], "responseId": "r1", **extra}
-
-
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,9 @@ from .wire import WIRE, assert_split_invariant, calls, errors, finishes, text, u
 
 DIR = WIRE / "openai-chat"
 PROVIDER = get_provider("openai_chat")
-TARGET = Target(provider="openai", model="gpt-4o", api_base="https://api.openai.com/v1", api_key="sk-x")
+TARGET = Target(
+    provider="openai", model="gpt-4o", api_base="https://api.openai.com/v1", api_key="sk-x"
+)
 
 
 def stream(name: str):  # type: ignore[no-untyped-def]
@@ -30,9 +32,16 @@ def stream(name: str):  # type: ignore[no-untyped-def]
 
 
 def test_every_sse_file_is_covered() -> None:
-    covered = {"text-usage.sse", "tool-call-single-usage.sse", "tool-calls-parallel.sse",
-               "tool-calls-parallel-obfuscation.sse", "refusal.sse", "finish-length.sse",
-               "n3-choices.sse", "text-long-300-chunks.sse"}
+    covered = {
+        "text-usage.sse",
+        "tool-call-single-usage.sse",
+        "tool-calls-parallel.sse",
+        "tool-calls-parallel-obfuscation.sse",
+        "refusal.sse",
+        "finish-length.sse",
+        "n3-choices.sse",
+        "text-long-300-chunks.sse",
+    }
     assert {p.name for p in DIR.glob("*.sse")} == covered
 
 
@@ -90,7 +99,8 @@ def test_long_stream_keeps_every_fragment() -> None:
     body = (DIR / "text-long-300-chunks.sse").read_bytes()
     expected = "".join(
         (json.loads(line[6:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
-        for line in body.split(b"\n") if line.startswith(b"data: {")
+        for line in body.split(b"\n")
+        if line.startswith(b"data: {")
     )
     ev = stream("text-long-300-chunks.sse")
     assert text(ev) == expected and len(expected) > 300
@@ -107,7 +117,10 @@ def test_stream_without_finish_or_done_is_an_error() -> None:
 
 def test_error_object_in_stream_becomes_stream_error() -> None:
     dec = ChatStreamDecoder()
-    ev = dec.feed(b'data: {"error": {"message": "overloaded", "code": "server_error"}}\n\n') + dec.close()
+    ev = (
+        dec.feed(b'data: {"error": {"message": "overloaded", "code": "server_error"}}\n\n')
+        + dec.close()
+    )
     assert errors(ev) == [StreamError("overloaded", code="server_error")]
 
 
@@ -135,7 +148,9 @@ def test_refusal_json_body() -> None:
 
 
 def test_400_passes_the_upstream_message_on() -> None:
-    err = PROVIDER.decode_error(400, {}, (DIR / "error-400-unsupported-parameter.json").read_bytes())
+    err = PROVIDER.decode_error(
+        400, {}, (DIR / "error-400-unsupported-parameter.json").read_bytes()
+    )
     assert isinstance(err, UpstreamBadRequestError) and err.status == 400
     assert "max_tokens" in err.message and err.param == "max_tokens"
 
@@ -153,15 +168,22 @@ def test_401_never_echoes_the_key() -> None:
 
 
 def test_429_keeps_retry_after() -> None:
-    err = PROVIDER.decode_error(429, {"retry-after": "7"},
-                                (WIRE / "openai-responses" / "error-429-insufficient-quota.json").read_bytes())
+    err = PROVIDER.decode_error(
+        429,
+        {"retry-after": "7"},
+        (WIRE / "openai-responses" / "error-429-insufficient-quota.json").read_bytes(),
+    )
     assert isinstance(err, UpstreamRateLimitError) and err.status == 429
     assert err.headers["retry-after"] == "7"
 
 
 def test_5xx_and_non_json_bodies() -> None:
     err = PROVIDER.decode_error(503, {}, b"<html>Service Unavailable</html>")
-    assert isinstance(err, UpstreamError) and err.status == 502 and "Service Unavailable" in err.message
+    assert (
+        isinstance(err, UpstreamError)
+        and err.status == 502
+        and "Service Unavailable" in err.message
+    )
 
 
 # --- request building ----------------------------------------------------------------------
@@ -182,41 +204,89 @@ def test_streaming_asks_for_usage() -> None:
 
 
 def test_openai_gets_max_completion_tokens_others_max_tokens() -> None:
-    req = parse_request({"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+    req = parse_request(
+        {"model": "x", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    )
     assert build_chat_body(req, TARGET)["max_completion_tokens"] == 5
     groq = Target(provider="groq", model="m", api_base="https://api.groq.com/openai/v1")
     assert build_chat_body(req, groq)["max_tokens"] == 5
 
 
 def test_user_is_capped_and_fast_tier_mapped() -> None:
-    body = _req({"model": "x", "user": "u" * 80, "service_tier": "fast",
-                 "messages": [{"role": "user", "content": "hi"}]})
+    body = _req(
+        {
+            "model": "x",
+            "user": "u" * 80,
+            "service_tier": "fast",
+            "messages": [{"role": "user", "content": "hi"}],
+        }
+    )
     assert len(body["user"]) == 64 and body["service_tier"] == "priority"
 
 
 def test_responses_shape_becomes_chat_messages() -> None:
-    body = _req({"model": "x", "instructions": "be brief", "input": [
-        {"role": "user", "content": [{"type": "input_text", "text": "read it"}]},
-        {"type": "function_call", "call_id": "c1", "name": "ReadFile", "arguments": "{\"path\":\"a\"}"},
-        {"type": "function_call_output", "call_id": "c1", "output": "contents"},
-    ], "tools": [{"type": "function", "name": "ReadFile", "parameters": {"type": "object"}}]})
+    body = _req(
+        {
+            "model": "x",
+            "instructions": "be brief",
+            "input": [
+                {"role": "user", "content": [{"type": "input_text", "text": "read it"}]},
+                {
+                    "type": "function_call",
+                    "call_id": "c1",
+                    "name": "ReadFile",
+                    "arguments": '{"path":"a"}',
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": "contents"},
+            ],
+            "tools": [{"type": "function", "name": "ReadFile", "parameters": {"type": "object"}}],
+        }
+    )
     assert body["messages"] == [
         {"role": "system", "content": "be brief"},
         {"role": "user", "content": "read it"},
-        {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "c1", "type": "function", "function": {"name": "ReadFile", "arguments": "{\"path\":\"a\"}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "c1",
+                    "type": "function",
+                    "function": {"name": "ReadFile", "arguments": '{"path":"a"}'},
+                }
+            ],
+        },
         {"role": "tool", "tool_call_id": "c1", "content": "contents"},
     ]
-    assert body["tools"] == [{"type": "function", "function": {"name": "ReadFile", "parameters": {"type": "object"}}}]
+    assert body["tools"] == [
+        {"type": "function", "function": {"name": "ReadFile", "parameters": {"type": "object"}}}
+    ]
 
 
 def test_custom_tool_becomes_a_function_with_one_string_and_history_is_wrapped() -> None:
-    body = _req({"model": "x", "input": [
-        {"role": "user", "content": "patch it"},
-        {"type": "function_call", "call_id": "c1", "name": "ApplyPatch", "arguments": "*** Begin Patch\n*** End Patch"},
-        {"type": "function_call_output", "call_id": "c1", "output": "ok"},
-    ], "tools": [{"type": "custom", "name": "ApplyPatch", "description": "Apply a patch",
-                  "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"}}]})
+    body = _req(
+        {
+            "model": "x",
+            "input": [
+                {"role": "user", "content": "patch it"},
+                {
+                    "type": "function_call",
+                    "call_id": "c1",
+                    "name": "ApplyPatch",
+                    "arguments": "*** Begin Patch\n*** End Patch",
+                },
+                {"type": "function_call_output", "call_id": "c1", "output": "ok"},
+            ],
+            "tools": [
+                {
+                    "type": "custom",
+                    "name": "ApplyPatch",
+                    "description": "Apply a patch",
+                    "format": {"type": "grammar", "syntax": "lark", "definition": "start: x"},
+                }
+            ],
+        }
+    )
     fn = body["tools"][0]["function"]
     assert fn["parameters"]["properties"]["input"]["type"] == "string"
     assert "start: x" in fn["description"]
@@ -225,12 +295,28 @@ def test_custom_tool_becomes_a_function_with_one_string_and_history_is_wrapped()
 
 
 def test_images_become_image_url_parts() -> None:
-    body = _req({"model": "x", "input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "what is this"},
-        {"type": "input_image", "image_url": "data:image/png;base64,AAAA", "detail": "low"}]}]})
+    body = _req(
+        {
+            "model": "x",
+            "input": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this"},
+                        {
+                            "type": "input_image",
+                            "image_url": "data:image/png;base64,AAAA",
+                            "detail": "low",
+                        },
+                    ],
+                }
+            ],
+        }
+    )
     assert body["messages"][0]["content"] == [
         {"type": "text", "text": "what is this"},
-        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}}]
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA", "detail": "low"}},
+    ]
 
 
 def test_build_request_url_and_auth() -> None:

@@ -188,7 +188,12 @@ def test_reasoning_items_go_verbatim_right_before_their_turn() -> None:
 
 def test_other_upstreams_reasoning_is_not_replayed() -> None:
     thinking = {"type": "thinking", "thinking": "hm", "signature": "sig"}
-    gemini = {"provider": "gemini", "type": "thought_signature", "signature": "s", "tool_call_id": "c"}
+    gemini = {
+        "provider": "gemini",
+        "type": "thought_signature",
+        "signature": "s",
+        "tool_call_id": "c",
+    }
     a = Message("assistant", (TextPart("answer"),), reasoning=(thinking, gemini))
     items = body_of(request(user("q"), a))["input"]
     assert [i.get("type") for i in items] == ["message", "message"]

@@ -18,18 +18,31 @@ from .upstreams import MODEL, serve  # noqa: F401  (fixture)
 
 
 def deployments(*keys: str):  # type: ignore[no-untyped-def]
-    cfg = parse({"model_list": [{"model_name": f"m{i}", "litellm_params": {
-        "model": "openai/responses/gpt-5", "api_key": k}} for i, k in enumerate(keys)],
-        "general_settings": {"master_key": "k"}}, environ={})
+    cfg = parse(
+        {
+            "model_list": [
+                {
+                    "model_name": f"m{i}",
+                    "litellm_params": {"model": "openai/responses/gpt-5", "api_key": k},
+                }
+                for i, k in enumerate(keys)
+            ],
+            "general_settings": {"master_key": "k"},
+        },
+        environ={},
+    )
     return cfg.deployments
 
 
 def history(call_id: str = "call_1") -> ChatRequest:
-    return ChatRequest(model="m", messages=(
-        Message("user", (TextPart("go"),)),
-        Message("assistant", tool_calls=(ToolCall(call_id, "ReadFile", "{}"),)),
-        Message("tool", (TextPart("data"),), tool_call_id=call_id),
-    ))
+    return ChatRequest(
+        model="m",
+        messages=(
+            Message("user", (TextPart("go"),)),
+            Message("assistant", tool_calls=(ToolCall(call_id, "ReadFile", "{}"),)),
+            Message("tool", (TextPart("data"),), tool_call_id=call_id),
+        ),
+    )
 
 
 ITEM = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAA"}
@@ -98,28 +111,68 @@ def test_zero_bytes_turns_it_off() -> None:
 
 # --- end to end: two agent turns, the client replaying history as Cursor does -------------
 
-TOOLS = [{"type": "function", "function": {"name": "ReadFile", "parameters": {
-    "type": "object", "properties": {"path": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "ReadFile",
+            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+        },
+    }
+]
 
 
 async def two_turns(serve: Any, kind: str, **sections: Any) -> tuple[Any, str]:  # noqa: F811
     fake, gw = await serve(kind, **sections)
-    fake.replies.append(Reply(reasoning="I should read the file.",
-                              tool_calls=[ToolCallSpec("call_x1", "ReadFile", '{"path": "a.py"}')]))
+    fake.replies.append(
+        Reply(
+            reasoning="I should read the file.",
+            tool_calls=[ToolCallSpec("call_x1", "ReadFile", '{"path": "a.py"}')],
+        )
+    )
     fake.replies.append(Reply(text="Done."))
     first = [{"role": "user", "content": "read a.py"}]
-    status, payloads = await gw.chat({"model": MODEL, "stream": True, "messages": first,
-                                      "tools": TOOLS, "reasoning_effort": "high"})
+    status, payloads = await gw.chat(
+        {
+            "model": MODEL,
+            "stream": True,
+            "messages": first,
+            "tools": TOOLS,
+            "reasoning_effort": "high",
+        }
+    )
     assert status == 200
-    call = next(tc for p in payloads if isinstance(p, dict) and p.get("choices")
-                for tc in p["choices"][0]["delta"].get("tool_calls") or [] if tc.get("id"))
-    second = [*first,
-              {"role": "assistant", "content": None, "tool_calls": [
-                  {"id": call["id"], "type": "function",
-                   "function": {"name": "ReadFile", "arguments": '{"path": "a.py"}'}}]},
-              {"role": "tool", "tool_call_id": call["id"], "content": "print(1)"}]
-    status, payloads = await gw.chat({"model": MODEL, "stream": True, "messages": second,
-                                      "tools": TOOLS, "reasoning_effort": "high"})
+    call = next(
+        tc
+        for p in payloads
+        if isinstance(p, dict) and p.get("choices")
+        for tc in p["choices"][0]["delta"].get("tool_calls") or []
+        if tc.get("id")
+    )
+    second = [
+        *first,
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call["id"],
+                    "type": "function",
+                    "function": {"name": "ReadFile", "arguments": '{"path": "a.py"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": call["id"], "content": "print(1)"},
+    ]
+    status, payloads = await gw.chat(
+        {
+            "model": MODEL,
+            "stream": True,
+            "messages": second,
+            "tools": TOOLS,
+            "reasoning_effort": "high",
+        }
+    )
     assert status == 200 and payloads[-1] == "[DONE]"
     return fake.last.body, call["id"]
 

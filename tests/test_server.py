@@ -9,21 +9,34 @@ from .harness import MASTER_KEY, text_of
 USER = [{"role": "user", "content": "hello world"}]
 
 
-@pytest.mark.parametrize("path", ["/cursor/chat/completions", "/cursor/v1/chat/completions",
-                                  "/v1/chat/completions", "/chat/completions"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/cursor/chat/completions",
+        "/cursor/v1/chat/completions",
+        "/v1/chat/completions",
+        "/chat/completions",
+    ],
+)
 async def test_every_chat_path_serves_the_same_handler(mock_gateway, path: str) -> None:  # type: ignore[no-untyped-def]
-    status, payloads = await mock_gateway.chat({"model": "mock", "messages": USER, "stream": True}, path=path)
+    status, payloads = await mock_gateway.chat(
+        {"model": "mock", "messages": USER, "stream": True}, path=path
+    )
     assert status == 200 and text_of(payloads) == "hello world"
 
 
 @pytest.mark.parametrize("path", ["/models", "/v1/models", "/cursor/models", "/cursor/v1/models"])
 async def test_models_list_in_openai_shape(gateway_factory, path: str) -> None:  # type: ignore[no-untyped-def]
-    gw = await gateway_factory([
-        {"model_name": "fast", "litellm_params": {"model": "mock/a"}},
-        {"model_name": "smart", "litellm_params": {"model": "mock/b"}},
-        {"model_name": "smart", "litellm_params": {"model": "mock/c"}},
-    ])
-    async with gw.session.get(gw.base + path, headers={"Authorization": f"Bearer {MASTER_KEY}"}) as r:
+    gw = await gateway_factory(
+        [
+            {"model_name": "fast", "litellm_params": {"model": "mock/a"}},
+            {"model_name": "smart", "litellm_params": {"model": "mock/b"}},
+            {"model_name": "smart", "litellm_params": {"model": "mock/c"}},
+        ]
+    )
+    async with gw.session.get(
+        gw.base + path, headers={"Authorization": f"Bearer {MASTER_KEY}"}
+    ) as r:
         body = await r.json()
     assert r.status == 200 and body["object"] == "list"
     assert [m["id"] for m in body["data"]] == ["fast", "smart"]
@@ -40,20 +53,30 @@ async def test_health_needs_no_key(mock_gateway) -> None:  # type: ignore[no-unt
         assert r.status == 200 and (await r.json())["status"] == "ok"
 
 
-@pytest.mark.parametrize("headers", [
-    {},
-    {"Authorization": "Bearer wrong-key"},
-    {"Authorization": f"Basic {MASTER_KEY}"},
-    {"Authorization": "Bearer "},
-    {"x-api-key": MASTER_KEY},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong-key"},
+        {"Authorization": f"Basic {MASTER_KEY}"},
+        {"Authorization": "Bearer "},
+        {"x-api-key": MASTER_KEY},
+    ],
+)
 async def test_anything_but_the_master_key_is_401(mock_gateway, headers: dict[str, str]) -> None:  # type: ignore[no-untyped-def]
     for method, path in (("POST", "/cursor/chat/completions"), ("GET", "/cursor/models")):
-        async with mock_gateway.session.request(method, mock_gateway.base + path, headers=headers,
-                                                json={"model": "mock", "messages": USER}) as r:
+        async with mock_gateway.session.request(
+            method,
+            mock_gateway.base + path,
+            headers=headers,
+            json={"model": "mock", "messages": USER},
+        ) as r:
             body = await r.json()
         assert r.status == 401
-        assert body["error"]["type"] == "authentication_error" and body["error"]["code"] == "invalid_api_key"
+        assert (
+            body["error"]["type"] == "authentication_error"
+            and body["error"]["code"] == "invalid_api_key"
+        )
 
 
 async def test_wrong_key_from_the_sdk_is_an_authentication_error(mock_gateway) -> None:  # type: ignore[no-untyped-def]
@@ -66,9 +89,14 @@ async def test_wrong_key_from_the_sdk_is_an_authentication_error(mock_gateway) -
 
 
 async def test_preflight_gets_204_with_cors_headers(mock_gateway) -> None:  # type: ignore[no-untyped-def]
-    async with mock_gateway.session.options(mock_gateway.base + "/cursor/chat/completions", headers={
-        "Origin": "vscode-file://vscode-app", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization,content-type"}) as r:
+    async with mock_gateway.session.options(
+        mock_gateway.base + "/cursor/chat/completions",
+        headers={
+            "Origin": "vscode-file://vscode-app",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    ) as r:
         assert r.status == 204
         assert r.headers["Access-Control-Allow-Origin"] == "*"
         assert "POST" in r.headers["Access-Control-Allow-Methods"]
@@ -76,15 +104,20 @@ async def test_preflight_gets_204_with_cors_headers(mock_gateway) -> None:  # ty
 
 
 async def test_unknown_route_is_openai_json_404(mock_gateway) -> None:  # type: ignore[no-untyped-def]
-    async with mock_gateway.session.get(mock_gateway.base + "/nope",
-                                        headers={"Authorization": f"Bearer {MASTER_KEY}"}) as r:
+    async with mock_gateway.session.get(
+        mock_gateway.base + "/nope", headers={"Authorization": f"Bearer {MASTER_KEY}"}
+    ) as r:
         assert r.status == 404 and (await r.json())["error"]["code"] == "not_found"
 
 
 async def test_every_response_has_a_request_id(mock_gateway) -> None:  # type: ignore[no-untyped-def]
-    async with await mock_gateway.post("/cursor/chat/completions", {"model": "mock", "messages": USER}) as r:
+    async with await mock_gateway.post(
+        "/cursor/chat/completions", {"model": "mock", "messages": USER}
+    ) as r:
         assert len(r.headers["x-request-id"]) == 32
-    async with await mock_gateway.post("/cursor/chat/completions", {"model": "nope", "messages": USER}) as r:
+    async with await mock_gateway.post(
+        "/cursor/chat/completions", {"model": "nope", "messages": USER}
+    ) as r:
         assert len(r.headers["x-request-id"]) == 32
 
 
@@ -105,32 +138,91 @@ BAD = [
     ({"model": "mock", "input": ""}, 400, "input", "must not be empty"),
     ({"model": "mock", "input": 7}, 400, "input", "must be an array"),
     ({"model": "mock", "messages": [{"content": "x"}]}, 400, "messages[0].role", "role"),
-    ({"model": "mock", "messages": [{"role": "wizard", "content": "x"}]}, 400, "messages[0].role", "wizard"),
-    ({"model": "mock", "messages": [{"role": "user", "content": 5}]}, 400, "messages[0].content", "array"),
-    ({"model": "mock", "messages": [{"role": "tool", "content": "x"}]}, 400, "messages[0].tool_call_id", "tool_call_id"),
+    (
+        {"model": "mock", "messages": [{"role": "wizard", "content": "x"}]},
+        400,
+        "messages[0].role",
+        "wizard",
+    ),
+    (
+        {"model": "mock", "messages": [{"role": "user", "content": 5}]},
+        400,
+        "messages[0].content",
+        "array",
+    ),
+    (
+        {"model": "mock", "messages": [{"role": "tool", "content": "x"}]},
+        400,
+        "messages[0].tool_call_id",
+        "tool_call_id",
+    ),
     ({"model": "mock", "messages": USER, "stream": "yes"}, 400, "stream", "boolean"),
     ({"model": "mock", "messages": USER, "temperature": "hot"}, 400, "temperature", "number"),
     ({"model": "mock", "messages": USER, "max_tokens": 0}, 400, "max_tokens", "at least 1"),
     ({"model": "mock", "messages": USER, "max_tokens": 1.5}, 400, "max_tokens", "integer"),
     ({"model": "mock", "messages": USER, "n": 2}, 400, "n", "n > 1"),
     ({"model": "mock", "messages": USER, "tools": {"a": 1}}, 400, "tools", "array"),
-    ({"model": "mock", "messages": USER, "tools": [{"type": "function"}]}, 400, "tools[0].name", "name"),
-    ({"model": "mock", "messages": USER, "tools": [{"type": "function", "function": {"name": "f", "parameters": []}}]},
-     400, "tools[0].function.parameters", "object"),
+    (
+        {"model": "mock", "messages": USER, "tools": [{"type": "function"}]},
+        400,
+        "tools[0].name",
+        "name",
+    ),
+    (
+        {
+            "model": "mock",
+            "messages": USER,
+            "tools": [{"type": "function", "function": {"name": "f", "parameters": []}}],
+        },
+        400,
+        "tools[0].function.parameters",
+        "object",
+    ),
     ({"model": "mock", "messages": USER, "tools": [{"name": "f"}]}, 400, "tools[0].type", "type"),
-    ({"model": "mock", "messages": USER, "tools": [{"type": "teleport"}]}, 400, "tools[0].type", "teleport"),
-    ({"model": "mock", "messages": USER, "tool_choice": "sometimes"}, 400, "tool_choice", "sometimes"),
-    ({"model": "mock", "messages": USER, "reasoning": {"effort": "extreme"}}, 400, "reasoning.effort", "extreme"),
+    (
+        {"model": "mock", "messages": USER, "tools": [{"type": "teleport"}]},
+        400,
+        "tools[0].type",
+        "teleport",
+    ),
+    (
+        {"model": "mock", "messages": USER, "tool_choice": "sometimes"},
+        400,
+        "tool_choice",
+        "sometimes",
+    ),
+    (
+        {"model": "mock", "messages": USER, "reasoning": {"effort": "extreme"}},
+        400,
+        "reasoning.effort",
+        "extreme",
+    ),
     ({"model": "mock", "messages": USER, "stream_options": True}, 400, "stream_options", "object"),
-    ({"model": "mock", "input": [{"type": "function_call", "name": "f"}]}, 400, "input[0].call_id", "call_id"),
-    ({"model": "mock", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
-     400, "input[0].content[0].image_url", "image_url"),
-    ({"model": "mock", "input": [{"type": "item_reference", "id": "x"}]}, 400, "input[0].type", "item_reference"),
+    (
+        {"model": "mock", "input": [{"type": "function_call", "name": "f"}]},
+        400,
+        "input[0].call_id",
+        "call_id",
+    ),
+    (
+        {"model": "mock", "input": [{"role": "user", "content": [{"type": "input_image"}]}]},
+        400,
+        "input[0].content[0].image_url",
+        "image_url",
+    ),
+    (
+        {"model": "mock", "input": [{"type": "item_reference", "id": "x"}]},
+        400,
+        "input[0].type",
+        "item_reference",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("body", "status", "param", "words"), BAD)
-async def test_bad_input_is_a_4xx_naming_the_field(mock_gateway, body, status, param, words) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_input_is_a_4xx_naming_the_field(
+    mock_gateway, body, status, param, words
+) -> None:  # type: ignore[no-untyped-def]
     async with await mock_gateway.post("/cursor/chat/completions", body) as r:
         data = await r.json()
     assert r.status == status, data
@@ -142,15 +234,19 @@ async def test_bad_input_is_a_4xx_naming_the_field(mock_gateway, body, status, p
 
 
 async def test_unknown_model_names_it_and_lists_the_available_ones(mock_gateway) -> None:  # type: ignore[no-untyped-def]
-    async with await mock_gateway.post("/cursor/chat/completions", {"model": "gpt-9", "messages": USER}) as r:
+    async with await mock_gateway.post(
+        "/cursor/chat/completions", {"model": "gpt-9", "messages": USER}
+    ) as r:
         data = await r.json()
     assert r.status == 404 and data["error"]["code"] == "model_not_found"
     assert "gpt-9" in data["error"]["message"] and "mock" in data["error"]["message"]
 
 
 async def test_body_over_the_limit_is_413(gateway_factory) -> None:  # type: ignore[no-untyped-def]
-    gw = await gateway_factory([{"model_name": "mock", "litellm_params": {"model": "mock/x"}}],
-                               general_settings={"master_key": MASTER_KEY, "max_request_size_mb": 0.01})
+    gw = await gateway_factory(
+        [{"model_name": "mock", "litellm_params": {"model": "mock/x"}}],
+        general_settings={"master_key": MASTER_KEY, "max_request_size_mb": 0.01},
+    )
     big = {"model": "mock", "messages": [{"role": "user", "content": "x" * 20000}]}
     async with await gw.post("/cursor/chat/completions", big) as r:
         data = await r.json()
@@ -163,8 +259,18 @@ async def test_body_over_the_limit_is_413(gateway_factory) -> None:  # type: ign
 
 async def test_default_limit_accepts_a_large_image(mock_gateway) -> None:  # type: ignore[no-untyped-def]
     image = "data:image/png;base64," + "A" * (8 * 1024 * 1024)
-    body = {"model": "mock", "input": [{"role": "user", "content": [
-        {"type": "input_text", "text": "look"}, {"type": "input_image", "image_url": image}]}]}
+    body = {
+        "model": "mock",
+        "input": [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "input_text", "text": "look"},
+                    {"type": "input_image", "image_url": image},
+                ],
+            }
+        ],
+    }
     status, data = await mock_gateway.chat(body)
     assert status == 200 and data["choices"][0]["message"]["content"] == "look"
 
@@ -173,8 +279,15 @@ async def test_one_access_log_line_per_request_with_the_conversation(mock_gatewa
     import logging
 
     caplog.set_level(logging.INFO, logger="litecursor.access")
-    body = {"model": "mock", "stream": True, "input": "hi", "metadata": {"cursorConversationId": "conv-42"}}
+    body = {
+        "model": "mock",
+        "stream": True,
+        "input": "hi",
+        "metadata": {"cursorConversationId": "conv-42"},
+    }
     status, _ = await mock_gateway.chat(body)
     assert status == 200
     (line,) = [r.getMessage() for r in caplog.records if r.name == "litecursor.access"]
-    assert " 200 model=mock deployment=mock#0 tokens=2/1 " in line and "conversation=conv-42" in line
+    assert (
+        " 200 model=mock deployment=mock#0 tokens=2/1 " in line and "conversation=conv-42" in line
+    )

@@ -35,7 +35,7 @@ def test_every_split_point_gives_the_same_events(eol: bytes) -> None:
     body = BODY.replace(b"\n", eol)
     for i in range(len(body) + 1):
         assert feed_all([body[:i], body[i:]]) == EXPECTED, i
-    assert feed_all([body[i:i + 1] for i in range(len(body))]) == EXPECTED
+    assert feed_all([body[i : i + 1] for i in range(len(body))]) == EXPECTED
 
 
 def test_crlf_split_between_cr_and_lf_is_one_line_end() -> None:

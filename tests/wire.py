@@ -42,7 +42,9 @@ def normalise(events: list[Event]) -> list[Event]:
             out[-1] = TextDelta(prev.text + ev.text)
         elif isinstance(ev, ReasoningDelta) and isinstance(prev, ReasoningDelta):
             out[-1] = ReasoningDelta(prev.text + ev.text)
-        elif isinstance(ev, ToolCallDelta) and isinstance(prev, ToolCallDelta) and prev.key == ev.key:
+        elif (
+            isinstance(ev, ToolCallDelta) and isinstance(prev, ToolCallDelta) and prev.key == ev.key
+        ):
             out[-1] = ToolCallDelta(ev.key, prev.arguments + ev.arguments)
         else:
             out.append(ev)
@@ -73,7 +75,7 @@ def assert_split_invariant(make: Callable[[], StreamDecoder], body: bytes) -> li
     for i in split_points(body):
         got = normalise(decode(make, [body[:i], body[i:]]))
         assert got == whole, f"split at byte {i} of {len(body)} changed the events"
-    one = normalise(decode(make, [body[i:i + 1] for i in range(len(body))]))
+    one = normalise(decode(make, [body[i : i + 1] for i in range(len(body))]))
     assert one == whole, "byte-by-byte feeding changed the events"
     return whole
 

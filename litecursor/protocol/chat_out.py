@@ -105,8 +105,21 @@ class ChunkEncoder:
     the stream has started.
     """
 
-    __slots__ = ("_delta_head", "_head", "_include_usage", "_reasoning", "_role_head", "_role_sent",
-                 "_thinking", "_turn", "closed", "created", "error", "id", "model")
+    __slots__ = (
+        "_delta_head",
+        "_head",
+        "_include_usage",
+        "_reasoning",
+        "_role_head",
+        "_role_sent",
+        "_thinking",
+        "_turn",
+        "closed",
+        "created",
+        "error",
+        "id",
+        "model",
+    )
 
     def __init__(
         self,
@@ -130,8 +143,13 @@ class ChunkEncoder:
         self.error: str | None = None
         # every chunk starts with the same bytes: serialise them once
         self._head = (
-            b'data: {"id":' + orjson.dumps(id) + b',"object":"chat.completion.chunk","created":'
-            + str(created).encode() + b',"model":' + orjson.dumps(model) + b',"choices":'
+            b'data: {"id":'
+            + orjson.dumps(id)
+            + b',"object":"chat.completion.chunk","created":'
+            + str(created).encode()
+            + b',"model":'
+            + orjson.dumps(model)
+            + b',"choices":'
         )
         self._delta_head = self._head + b'[{"index":0,"delta":{'
         self._role_head = self._delta_head + b'"role":"assistant",'
@@ -211,15 +229,23 @@ class ChunkEncoder:
                 idx, new = self._turn.index_of(ev.key)
                 if new:
                     self._turn.call_ids.append(ev.id)
-                    call = {"index": idx, "id": ev.id, "type": "function",
-                            "function": {"name": ev.name, "arguments": ""}}
+                    call = {
+                        "index": idx,
+                        "id": ev.id,
+                        "type": "function",
+                        "function": {"name": ev.name, "arguments": ""},
+                    }
                     out.append(self._chunk({"tool_calls": [call]}))
             elif isinstance(ev, ToolCallDelta):
                 self._flush(out, reasoning, text)
                 idx, new = self._turn.index_of(ev.key)
                 if new:  # arguments for a call never announced: announce it
-                    call = {"index": idx, "id": f"call_{idx}", "type": "function",
-                            "function": {"name": "", "arguments": ev.arguments}}
+                    call = {
+                        "index": idx,
+                        "id": f"call_{idx}",
+                        "type": "function",
+                        "function": {"name": "", "arguments": ev.arguments},
+                    }
                 else:
                     call = {"index": idx, "function": {"arguments": ev.arguments}}
                 out.append(self._chunk({"tool_calls": [call]}))
@@ -263,7 +289,7 @@ class ChunkEncoder:
             out.append(self._chunk({}, self._turn.finish))
         if self._include_usage:
             usage = usage_dict(self._turn.usage or Usage())
-            out.append(self._head + b"[],\"usage\":" + orjson.dumps(usage) + b"}\n\n")
+            out.append(self._head + b'[],"usage":' + orjson.dumps(usage) + b"}\n\n")
         out.append(DONE)
         self.closed = True
         return b"".join(out)
@@ -291,8 +317,9 @@ class ChunkEncoder:
 class CompletionBuilder:
     """Collects events into one `chat.completion` object (non-streaming requests)."""
 
-    def __init__(self, *, id: str, created: int, model: str,
-                 reasoning_display: ReasoningDisplay = "field") -> None:
+    def __init__(
+        self, *, id: str, created: int, model: str, reasoning_display: ReasoningDisplay = "field"
+    ) -> None:
         self.id = id
         self.created = created
         self.model = model
@@ -324,13 +351,23 @@ class CompletionBuilder:
                 idx, new = self._turn.index_of(ev.key)
                 if new:
                     self._turn.call_ids.append(ev.id)
-                    self._calls.append({"id": ev.id, "type": "function",
-                                        "function": {"name": ev.name, "arguments": ""}})
+                    self._calls.append(
+                        {
+                            "id": ev.id,
+                            "type": "function",
+                            "function": {"name": ev.name, "arguments": ""},
+                        }
+                    )
             elif isinstance(ev, ToolCallDelta):
                 idx, new = self._turn.index_of(ev.key)
                 if new:
-                    self._calls.append({"id": f"call_{idx}", "type": "function",
-                                        "function": {"name": "", "arguments": ""}})
+                    self._calls.append(
+                        {
+                            "id": f"call_{idx}",
+                            "type": "function",
+                            "function": {"name": "", "arguments": ""},
+                        }
+                    )
                 self._calls[idx]["function"]["arguments"] += ev.arguments
             elif isinstance(ev, Finish):
                 if self._turn.finish is None:
@@ -360,10 +397,12 @@ class CompletionBuilder:
             "object": "chat.completion",
             "created": self.created,
             "model": self.model,
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "finish_reason": self._turn.finish_reason(self._turn.finish),
-            }],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": self._turn.finish_reason(self._turn.finish),
+                }
+            ],
             "usage": usage_dict(self._turn.usage or Usage()),
         }

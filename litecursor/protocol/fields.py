@@ -26,8 +26,9 @@ def type_name(value: Any) -> str:
 
 
 def _bad(path: str, want: str, value: Any) -> InvalidRequestError:
-    return InvalidRequestError(f"'{path}' must be {want}, not {type_name(value)}", param=path,
-                               code="invalid_type")
+    return InvalidRequestError(
+        f"'{path}' must be {want}, not {type_name(value)}", param=path, code="invalid_type"
+    )
 
 
 def req_obj(value: Any, path: str) -> Obj:
@@ -46,8 +47,9 @@ def req_str(obj: Obj, key: str, path: str | None = None, *, allow_empty: bool = 
     path = path or key
     value = obj.get(key)
     if value is None:
-        raise InvalidRequestError(f"missing required parameter: '{path}'", param=path,
-                                  code="missing_required_parameter")
+        raise InvalidRequestError(
+            f"missing required parameter: '{path}'", param=path, code="missing_required_parameter"
+        )
     if not isinstance(value, str):
         raise _bad(path, "a string", value)
     if not value and not allow_empty:
@@ -73,7 +75,9 @@ def opt_bool(obj: Obj, key: str, path: str | None = None) -> bool | None:
     return value
 
 
-def opt_int(obj: Obj, key: str, path: str | None = None, *, minimum: int | None = None) -> int | None:
+def opt_int(
+    obj: Obj, key: str, path: str | None = None, *, minimum: int | None = None
+) -> int | None:
     value = obj.get(key)
     if value is None:
         return None
@@ -83,8 +87,9 @@ def opt_int(obj: Obj, key: str, path: str | None = None, *, minimum: int | None 
         else:
             raise _bad(path or key, "an integer", value)
     if minimum is not None and value < minimum:
-        raise InvalidRequestError(f"'{path or key}' must be at least {minimum}", param=path or key,
-                                  code="invalid_value")
+        raise InvalidRequestError(
+            f"'{path or key}' must be at least {minimum}", param=path or key, code="invalid_value"
+        )
     return value
 
 

@@ -34,8 +34,15 @@ from .types import (
 )
 
 # Responses request fields a Responses upstream may take verbatim
-_RESPONSES_EXTRAS = ("include", "store", "truncation", "prompt_cache_retention",
-                     "previous_response_id", "prompt_cache_key", "background")
+_RESPONSES_EXTRAS = (
+    "include",
+    "store",
+    "truncation",
+    "prompt_cache_retention",
+    "previous_response_id",
+    "prompt_cache_key",
+    "background",
+)
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 
 
@@ -45,8 +52,9 @@ def parse_request(body: Any) -> ChatRequest:
         raise InvalidRequestError(f"the request body must be a JSON object, not {type_name(body)}")
     model = body.get("model")
     if model is None:
-        raise InvalidRequestError("missing required parameter: 'model'", param="model",
-                                  code="missing_required_parameter")
+        raise InvalidRequestError(
+            "missing required parameter: 'model'", param="model", code="missing_required_parameter"
+        )
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequestError("'model' must be a non-empty string", param="model")
     if "messages" in body:
@@ -55,7 +63,9 @@ def parse_request(body: Any) -> ChatRequest:
         return _parse_responses(body, model)
     raise InvalidRequestError(
         "missing required parameter: 'messages' (Chat Completions) or 'input' (Responses)",
-        param="messages", code="missing_required_parameter")
+        param="messages",
+        code="missing_required_parameter",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,8 +83,11 @@ def _common(body: Obj, model: str) -> dict[str, Any]:
     tools = read_tools(body.get("tools"))
     n = opt_int(body, "n", minimum=1)
     if n is not None and n > 1:
-        raise InvalidRequestError("n > 1 is not supported: litecursor returns one choice",
-                                  param="n", code="unsupported_value")
+        raise InvalidRequestError(
+            "n > 1 is not supported: litecursor returns one choice",
+            param="n",
+            code="unsupported_value",
+        )
     fields: dict[str, Any] = {
         "model": model,
         "stream": stream,
@@ -131,7 +144,8 @@ def _reasoning(body: Obj) -> tuple[str | None, str | None]:
     if effort is not None and effort not in _EFFORTS:
         raise InvalidRequestError(
             f"unknown reasoning effort '{effort}'; use one of {', '.join(sorted(_EFFORTS))}",
-            param="reasoning.effort")
+            param="reasoning.effort",
+        )
     return effort, summary
 
 
@@ -174,14 +188,23 @@ def _chat_message(raw: Any, path: str) -> list[Message]:
     if role in ("tool", "function"):
         call_id = m.get("tool_call_id") if role == "tool" else m.get("name")
         if not isinstance(call_id, str) or not call_id:
-            raise InvalidRequestError(f"{path}.tool_call_id is required for a tool message",
-                                      param=f"{path}.tool_call_id")
-        return [Message("tool", _content(m, path), tool_call_id=call_id,
-                        name=opt_str(m, "name", f"{path}.name"))]
+            raise InvalidRequestError(
+                f"{path}.tool_call_id is required for a tool message", param=f"{path}.tool_call_id"
+            )
+        return [
+            Message(
+                "tool",
+                _content(m, path),
+                tool_call_id=call_id,
+                name=opt_str(m, "name", f"{path}.name"),
+            )
+        ]
     if role is None:
         raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
-    raise InvalidRequestError(f"{path}.role '{role}' is not one of system, developer, user, "
-                              "assistant, tool", param=f"{path}.role")
+    raise InvalidRequestError(
+        f"{path}.role '{role}' is not one of system, developer, user, assistant, tool",
+        param=f"{path}.role",
+    )
 
 
 def _content(m: Obj, path: str) -> tuple[Part, ...]:
@@ -206,8 +229,13 @@ def _user_with_blocks(content: Any, path: str) -> list[Message]:
         bpath = f"{path}.content[{i}]"
         if isinstance(block, dict) and block.get("type") == "tool_result":
             call_id = req_str(block, "tool_use_id", f"{bpath}.tool_use_id")
-            out.append(Message("tool", read_parts(block.get("content"), f"{bpath}.content"),
-                               tool_call_id=call_id))
+            out.append(
+                Message(
+                    "tool",
+                    read_parts(block.get("content"), f"{bpath}.content"),
+                    tool_call_id=call_id,
+                )
+            )
         else:
             part = read_part(block, bpath)
             if part is not None:
@@ -225,9 +253,13 @@ def _assistant(m: Obj, path: str) -> Message:
         for i, block in enumerate(content):
             bpath = f"{path}.content[{i}]"
             if isinstance(block, dict) and block.get("type") == "tool_use":
-                calls.append(ToolCall(req_str(block, "id", f"{bpath}.id"),
-                                      req_str(block, "name", f"{bpath}.name"),
-                                      read_arguments(block.get("input"), f"{bpath}.input")))
+                calls.append(
+                    ToolCall(
+                        req_str(block, "id", f"{bpath}.id"),
+                        req_str(block, "name", f"{bpath}.name"),
+                        read_arguments(block.get("input"), f"{bpath}.input"),
+                    )
+                )
             else:
                 part = read_part(block, bpath)
                 if part is not None:
@@ -241,15 +273,23 @@ def _assistant(m: Obj, path: str) -> Message:
             c = req_obj(raw, cpath)
             if c.get("type") == "custom":
                 inner = req_obj(c.get("custom"), f"{cpath}.custom")
-                calls.append(ToolCall(req_str(c, "id", f"{cpath}.id"),
-                                      req_str(inner, "name", f"{cpath}.custom.name"),
-                                      opt_str(inner, "input", f"{cpath}.custom.input") or "",
-                                      kind="custom"))
+                calls.append(
+                    ToolCall(
+                        req_str(c, "id", f"{cpath}.id"),
+                        req_str(inner, "name", f"{cpath}.custom.name"),
+                        opt_str(inner, "input", f"{cpath}.custom.input") or "",
+                        kind="custom",
+                    )
+                )
                 continue
             fn = req_obj(c.get("function"), f"{cpath}.function")
-            calls.append(ToolCall(req_str(c, "id", f"{cpath}.id"),
-                                  req_str(fn, "name", f"{cpath}.function.name"),
-                                  read_arguments(fn.get("arguments"), f"{cpath}.function.arguments")))
+            calls.append(
+                ToolCall(
+                    req_str(c, "id", f"{cpath}.id"),
+                    req_str(fn, "name", f"{cpath}.function.name"),
+                    read_arguments(fn.get("arguments"), f"{cpath}.function.arguments"),
+                )
+            )
     return Message("assistant", tuple(parts), tool_calls=tuple(calls))
 
 
@@ -261,11 +301,17 @@ def _chat_response_format(value: Any) -> ResponseFormat:
     if kind == "json_schema":
         js = req_obj(rf.get("json_schema"), "response_format.json_schema")
         schema = js.get("schema")
-        return ResponseFormat("json_schema", name=opt_str(js, "name", "response_format.json_schema.name"),
-                              schema=req_obj(schema, "response_format.json_schema.schema")
-                              if schema is not None else None,
-                              strict=opt_bool(js, "strict", "response_format.json_schema.strict"))
-    raise InvalidRequestError(f"response_format.type '{kind}' is not supported", param="response_format.type")
+        return ResponseFormat(
+            "json_schema",
+            name=opt_str(js, "name", "response_format.json_schema.name"),
+            schema=req_obj(schema, "response_format.json_schema.schema")
+            if schema is not None
+            else None,
+            strict=opt_bool(js, "strict", "response_format.json_schema.strict"),
+        )
+    raise InvalidRequestError(
+        f"response_format.type '{kind}' is not supported", param="response_format.type"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,10 +365,15 @@ def _responses_format(fmt: Obj) -> ResponseFormat:
         return ResponseFormat(kind)
     if kind == "json_schema":
         schema = fmt.get("schema")
-        return ResponseFormat("json_schema", name=opt_str(fmt, "name", "text.format.name"),
-                              schema=req_obj(schema, "text.format.schema") if schema is not None else None,
-                              strict=opt_bool(fmt, "strict", "text.format.strict"))
-    raise InvalidRequestError(f"text.format.type '{kind}' is not supported", param="text.format.type")
+        return ResponseFormat(
+            "json_schema",
+            name=opt_str(fmt, "name", "text.format.name"),
+            schema=req_obj(schema, "text.format.schema") if schema is not None else None,
+            strict=opt_bool(fmt, "strict", "text.format.strict"),
+        )
+    raise InvalidRequestError(
+        f"text.format.type '{kind}' is not supported", param="text.format.type"
+    )
 
 
 def _input_items(items: list[Any]) -> list[Message]:
@@ -341,42 +392,61 @@ def _input_items(items: list[Any]) -> list[Message]:
             elif role == "user":
                 out.append(Message("user", read_parts(item.get("content"), f"{path}.content")))
             elif role == "assistant":
-                _append_assistant(out, reasoning, parts=read_parts(item.get("content"), f"{path}.content"))
+                _append_assistant(
+                    out, reasoning, parts=read_parts(item.get("content"), f"{path}.content")
+                )
             elif role is None:
                 raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
             else:
-                raise InvalidRequestError(f"{path}.role '{role}' is not one of system, developer, "
-                                          "user, assistant", param=f"{path}.role")
+                raise InvalidRequestError(
+                    f"{path}.role '{role}' is not one of system, developer, user, assistant",
+                    param=f"{path}.role",
+                )
         elif kind in ("function_call", "custom_tool_call"):
             call_id = req_str(item, "call_id", f"{path}.call_id")
             name = req_str(item, "name", f"{path}.name")
             if kind == "function_call":
-                call = ToolCall(call_id, name, read_arguments(item.get("arguments"), f"{path}.arguments"))
+                call = ToolCall(
+                    call_id, name, read_arguments(item.get("arguments"), f"{path}.arguments")
+                )
             else:
-                call = ToolCall(call_id, name, opt_str(item, "input", f"{path}.input") or "", "custom")
+                call = ToolCall(
+                    call_id, name, opt_str(item, "input", f"{path}.input") or "", "custom"
+                )
             _append_assistant(out, reasoning, calls=(call,))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             call_id = req_str(item, "call_id", f"{path}.call_id")
-            out.append(Message("tool", read_parts(item.get("output"), f"{path}.output"),
-                               tool_call_id=call_id))
+            out.append(
+                Message(
+                    "tool", read_parts(item.get("output"), f"{path}.output"), tool_call_id=call_id
+                )
+            )
         elif kind == "reasoning":
             reasoning.append(item)
         elif kind == "item_reference":
-            raise InvalidRequestError(f"{path}: item_reference needs server-side state, which "
-                                      "litecursor does not keep; send the items themselves",
-                                      param=f"{path}.type")
+            raise InvalidRequestError(
+                f"{path}: item_reference needs server-side state, which "
+                "litecursor does not keep; send the items themselves",
+                param=f"{path}.type",
+            )
         # other item kinds (hosted tool calls) have no meaning for other upstreams: skipped
     return out
 
 
-def _append_assistant(out: list[Message], reasoning: list[dict[str, Any]], *,
-                      parts: tuple[Part, ...] = (), calls: tuple[ToolCall, ...] = ()) -> None:
+def _append_assistant(
+    out: list[Message],
+    reasoning: list[dict[str, Any]],
+    *,
+    parts: tuple[Part, ...] = (),
+    calls: tuple[ToolCall, ...] = (),
+) -> None:
     last = out[-1] if out else None
     # text after a call is still the same turn: a message between calls and their results
     # would split them, which every upstream refuses
     if last is not None and last.role == "assistant" and not reasoning:
-        out[-1] = Message("assistant", last.content + parts, last.tool_calls + calls,
-                          reasoning=last.reasoning)
+        out[-1] = Message(
+            "assistant", last.content + parts, last.tool_calls + calls, reasoning=last.reasoning
+        )
     else:
         out.append(Message("assistant", parts, calls, reasoning=tuple(reasoning)))
     reasoning.clear()
@@ -391,8 +461,10 @@ def _mark_custom(messages: tuple[Message, ...], tools: tuple[Tool, ...]) -> tupl
     out = []
     for m in messages:
         if m.tool_calls and any(c.name in custom and c.kind != "custom" for c in m.tool_calls):
-            calls = tuple(ToolCall(c.id, c.name, c.arguments, "custom") if c.name in custom else c
-                          for c in m.tool_calls)
+            calls = tuple(
+                ToolCall(c.id, c.name, c.arguments, "custom") if c.name in custom else c
+                for c in m.tool_calls
+            )
             m = Message(m.role, m.content, calls, m.tool_call_id, m.name, m.reasoning)
         out.append(m)
     return tuple(out)

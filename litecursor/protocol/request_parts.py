@@ -15,9 +15,21 @@ from .fields import Obj, opt_bool, opt_str, req_list, req_obj, req_str
 from .types import ImagePart, Part, TextPart, Tool, ToolChoice
 
 # hosted tools run by OpenAI itself: meaningless to any other upstream, dropped
-_HOSTED_TOOLS = frozenset({"web_search", "web_search_preview", "file_search", "computer_use",
-                           "computer_use_preview", "code_interpreter", "image_generation",
-                           "mcp", "local_shell", "namespace", "tool_search"})
+_HOSTED_TOOLS = frozenset(
+    {
+        "web_search",
+        "web_search_preview",
+        "file_search",
+        "computer_use",
+        "computer_use_preview",
+        "code_interpreter",
+        "image_generation",
+        "mcp",
+        "local_shell",
+        "namespace",
+        "tool_search",
+    }
+)
 
 
 def read_tools(value: Any) -> tuple[Tool, ...]:
@@ -43,19 +55,31 @@ def _tool(raw: Any, path: str) -> Tool | None:
     if kind == "custom":
         if "input_schema" in t:  # Anthropic's explicit custom type is a JSON tool
             return _function_tool(t, path, schema_key="input_schema")
-        inner, ipath = (req_obj(t["custom"], f"{path}.custom"), f"{path}.custom") \
-            if "custom" in t else (t, path)
+        inner, ipath = (
+            (req_obj(t["custom"], f"{path}.custom"), f"{path}.custom")
+            if "custom" in t
+            else (t, path)
+        )
         fmt = inner.get("format")
         if fmt is not None:
             fmt = req_obj(fmt, f"{ipath}.format")
-        return Tool(name=req_str(inner, "name", f"{ipath}.name"),
-                    description=opt_str(inner, "description", f"{ipath}.description"),
-                    kind="custom", format=fmt)
-    if isinstance(kind, str) and (kind in _HOSTED_TOOLS or kind.startswith(("web_search", "computer"))):
+        return Tool(
+            name=req_str(inner, "name", f"{ipath}.name"),
+            description=opt_str(inner, "description", f"{ipath}.description"),
+            kind="custom",
+            format=fmt,
+        )
+    if isinstance(kind, str) and (
+        kind in _HOSTED_TOOLS or kind.startswith(("web_search", "computer"))
+    ):
         return None
     if kind is None:
-        raise InvalidRequestError(f"{path} needs a 'type' (function or custom)", param=f"{path}.type")
-    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported tool type", param=f"{path}.type")
+        raise InvalidRequestError(
+            f"{path} needs a 'type' (function or custom)", param=f"{path}.type"
+        )
+    raise InvalidRequestError(
+        f"{path}.type '{kind}' is not a supported tool type", param=f"{path}.type"
+    )
 
 
 def _function_tool(t: Obj, path: str, schema_key: str = "parameters") -> Tool:
@@ -80,10 +104,13 @@ def read_tool_choice(value: Any) -> ToolChoice | None:
     if value is None:
         return None
     if isinstance(value, str):
-        mode = {"auto": "auto", "none": "none", "required": "required", "any": "required"}.get(value)
+        mode = {"auto": "auto", "none": "none", "required": "required", "any": "required"}.get(
+            value
+        )
         if mode is None:
-            raise InvalidRequestError(f"tool_choice '{value}' is not one of auto, none, required",
-                                      param="tool_choice")
+            raise InvalidRequestError(
+                f"tool_choice '{value}' is not one of auto, none, required", param="tool_choice"
+            )
         return ToolChoice(mode)  # type: ignore[arg-type]
     tc = req_obj(value, "tool_choice")
     kind = tc.get("type")
@@ -98,9 +125,9 @@ def read_tool_choice(value: Any) -> ToolChoice | None:
         return read_tool_choice(kind)
     if kind == "allowed_tools":
         return ToolChoice("required" if tc.get("mode") == "required" else "auto")
-    raise InvalidRequestError(f"tool_choice type '{kind}' is not supported", param="tool_choice.type")
-
-
+    raise InvalidRequestError(
+        f"tool_choice type '{kind}' is not supported", param="tool_choice.type"
+    )
 
 
 def read_parts(value: Any, path: str) -> tuple[Part, ...]:
@@ -130,13 +157,17 @@ def read_part(raw: Any, path: str) -> Part | None:
         if isinstance(img, str):
             return ImagePart(img)
         o = req_obj(img, f"{path}.image_url")
-        return ImagePart(req_str(o, "url", f"{path}.image_url.url"),
-                         opt_str(o, "detail", f"{path}.image_url.detail"))
+        return ImagePart(
+            req_str(o, "url", f"{path}.image_url.url"),
+            opt_str(o, "detail", f"{path}.image_url.detail"),
+        )
     if kind == "input_image":
         url = p.get("image_url")
         if not isinstance(url, str) or not url:
-            raise InvalidRequestError(f"{path}.image_url must be a URL string (file_id is not supported)",
-                                      param=f"{path}.image_url")
+            raise InvalidRequestError(
+                f"{path}.image_url must be a URL string (file_id is not supported)",
+                param=f"{path}.image_url",
+            )
         return ImagePart(url, opt_str(p, "detail", f"{path}.detail"))
     if kind == "image":  # Anthropic block
         src = req_obj(p.get("source"), f"{path}.source")
@@ -146,11 +177,14 @@ def read_part(raw: Any, path: str) -> Part | None:
             return ImagePart(f"data:{media};base64,{data}")
         if src.get("type") == "url":
             return ImagePart(req_str(src, "url", f"{path}.source.url"))
-        raise InvalidRequestError(f"{path}.source.type must be base64 or url", param=f"{path}.source.type")
+        raise InvalidRequestError(
+            f"{path}.source.type must be base64 or url", param=f"{path}.source.type"
+        )
     if kind in ("thinking", "redacted_thinking", "reasoning"):
         return None  # provider reasoning replayed by the client: not transferable
-    raise InvalidRequestError(f"{path}.type '{kind}' is not a supported content part",
-                              param=f"{path}.type")
+    raise InvalidRequestError(
+        f"{path}.type '{kind}' is not a supported content part", param=f"{path}.type"
+    )
 
 
 def read_arguments(value: Any, path: str) -> str:

@@ -19,8 +19,12 @@ from .middleware import context_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
 
-CHAT_PATHS = ("/cursor/chat/completions", "/cursor/v1/chat/completions",
-              "/v1/chat/completions", "/chat/completions")
+CHAT_PATHS = (
+    "/cursor/chat/completions",
+    "/cursor/v1/chat/completions",
+    "/v1/chat/completions",
+    "/chat/completions",
+)
 MODEL_PATHS = ("/models", "/v1/models", "/cursor/models", "/cursor/v1/models")
 
 
@@ -68,7 +72,9 @@ async def serve(
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=10)
     await site.start()
     scheme = "https" if ssl_context else "http"
-    log.info("litecursor serving %d model(s) on %s://%s:%d", len(config.model_names), scheme, host, port)
+    log.info(
+        "litecursor serving %d model(s) on %s://%s:%d", len(config.model_names), scheme, host, port
+    )
     if ready is not None:
         ready.set()
     try:

@@ -24,8 +24,9 @@ _SSE_HEADERS = {
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(
+        body=orjson.dumps(data), status=status, headers=headers, content_type="application/json"
+    )
 
 
 async def read_json(request: web.Request) -> Any:
@@ -33,8 +34,10 @@ async def read_json(request: web.Request) -> Any:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         limit = request.app[CONFIG].max_request_size_mb
-        raise PayloadTooLargeError(f"request body is larger than the {limit:g} MiB limit "
-                                   "(general_settings.max_request_size_mb)") from None
+        raise PayloadTooLargeError(
+            f"request body is larger than the {limit:g} MiB limit "
+            "(general_settings.max_request_size_mb)"
+        ) from None
     if not raw or raw.isspace():  # not `raw.strip()`: no copy of the body
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
@@ -65,8 +68,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     created = int(time.time())
 
     if not req.stream:
-        builder = CompletionBuilder(id=response_id, created=created, model=req.model,
-                                    reasoning_display=config.reasoning_display)  # type: ignore[arg-type]
+        builder = CompletionBuilder(
+            id=response_id,
+            created=created,
+            model=req.model,
+            reasoning_display=config.reasoning_display,
+        )
         builder.feed(await router.complete(ctx, req))
         result = builder.result()
         ctx.usage = builder.usage
@@ -76,9 +83,13 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
     # Cursor needs the usage chunk for its context meter, asked for or not
     include_usage = req.include_usage or request.path.startswith("/cursor/")
-    encoder = ChunkEncoder(id=response_id, created=created, model=req.model,
-                           include_usage=include_usage,
-                           reasoning_display=config.reasoning_display)  # type: ignore[arg-type]
+    encoder = ChunkEncoder(
+        id=response_id,
+        created=created,
+        model=req.model,
+        include_usage=include_usage,
+        reasoning_display=config.reasoning_display,
+    )
     resp: web.StreamResponse | None = None
     try:
         # aclosing: however the loop ends, the upstream response is closed now, not at GC
@@ -128,8 +139,10 @@ async def _start_stream(request: web.Request, ctx: RequestContext) -> web.Stream
 async def list_models(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     created = int(request.app[STARTED])
-    data = [{"id": name, "object": "model", "created": created, "owned_by": "litecursor"}
-            for name in config.model_names]
+    data = [
+        {"id": name, "object": "model", "created": created, "owned_by": "litecursor"}
+        for name in config.model_names
+    ]
     return _json({"object": "list", "data": data})
 
 

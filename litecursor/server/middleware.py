@@ -59,8 +59,10 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPRequestEntityTooLarge as e:
         status = 413
         limit = request.app[CONFIG].max_request_size_mb
-        err = PayloadTooLargeError(f"request body is larger than the {limit:g} MiB limit "
-                                   "(general_settings.max_request_size_mb)")
+        err = PayloadTooLargeError(
+            f"request body is larger than the {limit:g} MiB limit "
+            "(general_settings.max_request_size_mb)"
+        )
         ctx.error = str(e)
         return error_response(err, ctx)
     except web.HTTPNotFound:
@@ -95,9 +97,11 @@ def _log_request(method: str, path: str, ctx: RequestContext) -> None:
     end = ctx.finished_at
     ms = (end - ctx.started) * 1000 if end is not None else 0
     error = f" error={ctx.error!r}" if ctx.error else ""
-    log.info(f"{ctx.request_id[:12]} {method} {path} {ctx.status} "
-             f"model={ctx.requested_model or '-'} deployment={dep} tokens={tokens} "
-             f"ttfb_ms={ttfb} ms={ms:.0f} conversation={ctx.conversation_id or '-'}{error}")
+    log.info(
+        f"{ctx.request_id[:12]} {method} {path} {ctx.status} "
+        f"model={ctx.requested_model or '-'} deployment={dep} tokens={tokens} "
+        f"ttfb_ms={ttfb} ms={ms:.0f} conversation={ctx.conversation_id or '-'}{error}"
+    )
 
 
 def authenticate(request: web.Request) -> str:
@@ -114,11 +118,14 @@ def authenticate(request: web.Request) -> str:
 
 def preflight(request: web.Request) -> web.Response:
     requested = request.headers.get("Access-Control-Request-Headers")
-    return web.Response(status=204, headers={
-        "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-        "Access-Control-Allow-Headers": requested or CORS_ALLOW_HEADERS,
-        "Access-Control-Max-Age": "86400",
-    })
+    return web.Response(
+        status=204,
+        headers={
+            "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+            "Access-Control-Allow-Headers": requested or CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": "86400",
+        },
+    )
 
 
 async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -129,4 +136,6 @@ async def cors_headers(request: web.Request, response: web.StreamResponse) -> No
     elif origin and origin in origins:
         response.headers["Access-Control-Allow-Origin"] = origin
         response.headers["Vary"] = "Origin"
-    response.headers["Access-Control-Expose-Headers"] = "x-request-id, retry-after, x-litecursor-model-group, x-litecursor-deployment"
+    response.headers["Access-Control-Expose-Headers"] = (
+        "x-request-id, retry-after, x-litecursor-model-group, x-litecursor-deployment"
+    )

@@ -155,7 +155,9 @@ class FakeUpstream:
     ) -> web.StreamResponse:
         """Write pre-rendered body chunks one by one, honouring pacing and cuts, and noticing
         a client that goes away."""
-        resp = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})
+        resp = web.StreamResponse(
+            headers={"content-type": content_type, "cache-control": "no-cache"}
+        )
         await resp.prepare(request)
         try:
             for i, chunk in enumerate(chunks):

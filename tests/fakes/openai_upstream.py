@@ -9,22 +9,60 @@ from aiohttp import web
 
 from .common import FakeUpstream, Reply, error_response, split_text
 
-KNOWN_PARAMS = frozenset({
-    "model", "messages", "stream", "stream_options", "tools", "tool_choice", "parallel_tool_calls",
-    "max_tokens", "max_completion_tokens", "temperature", "top_p", "n", "stop", "seed",
-    "presence_penalty", "frequency_penalty", "response_format", "reasoning_effort", "verbosity",
-    "service_tier", "user", "logprobs", "top_logprobs", "logit_bias", "store", "metadata",
-    "modalities", "audio", "prediction", "web_search_options", "prompt_cache_key",
-    "safety_identifier",
-})
+KNOWN_PARAMS = frozenset(
+    {
+        "model",
+        "messages",
+        "stream",
+        "stream_options",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "n",
+        "stop",
+        "seed",
+        "presence_penalty",
+        "frequency_penalty",
+        "response_format",
+        "reasoning_effort",
+        "verbosity",
+        "service_tier",
+        "user",
+        "logprobs",
+        "top_logprobs",
+        "logit_bias",
+        "store",
+        "metadata",
+        "modalities",
+        "audio",
+        "prediction",
+        "web_search_options",
+        "prompt_cache_key",
+        "safety_identifier",
+    }
+)
 REASONING_MODELS = ("o1", "o3", "o4", "gpt-5")
 ID_MAX = 64  # tool call ids (40 until 2025)
 
 
-def invalid(message: str, param: str | None = None, code: str | None = None,
-            status: int = 400) -> web.Response:
-    return error_response(status, {"error": {"message": message, "type": "invalid_request_error",
-                                             "param": param, "code": code}})
+def invalid(
+    message: str, param: str | None = None, code: str | None = None, status: int = 400
+) -> web.Response:
+    return error_response(
+        status,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": param,
+                "code": code,
+            }
+        },
+    )
 
 
 def validate_chat(body: Any) -> web.Response | None:
@@ -38,13 +76,21 @@ def validate_chat(body: Any) -> web.Response | None:
         return invalid("you must provide a model parameter")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
-        return invalid("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
+        return invalid(
+            "Missing required parameter: 'messages'.", "messages", "missing_required_parameter"
+        )
     if body.get("stream_options") is not None and not body.get("stream"):
-        return invalid("The 'stream_options' parameter is only allowed when 'stream' is enabled.",
-                       "stream_options")
+        return invalid(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            "stream_options",
+        )
     if "max_tokens" in body and str(body["model"]).startswith(REASONING_MODELS):
-        return invalid("Unsupported parameter: 'max_tokens' is not supported with this model. "
-                       "Use 'max_completion_tokens' instead.", "max_tokens", "unsupported_parameter")
+        return invalid(
+            "Unsupported parameter: 'max_tokens' is not supported with this model. "
+            "Use 'max_completion_tokens' instead.",
+            "max_tokens",
+            "unsupported_parameter",
+        )
     err = _validate_tools(body.get("tools"))
     if err is not None:
         return err
@@ -58,19 +104,31 @@ def _validate_tools(tools: Any) -> web.Response | None:
         return invalid("Invalid type for 'tools': expected an array.", "tools")
     for i, t in enumerate(tools):
         if not isinstance(t, dict) or t.get("type") != "function":
-            return invalid(f"Invalid value: '{t.get('type') if isinstance(t, dict) else t}'. "
-                           "Supported values are: 'function' and 'custom'.", f"tools[{i}].type")
+            return invalid(
+                f"Invalid value: '{t.get('type') if isinstance(t, dict) else t}'. "
+                "Supported values are: 'function' and 'custom'.",
+                f"tools[{i}].type",
+            )
         fn = t.get("function")
         if not isinstance(fn, dict):
-            return invalid(f"Missing required parameter: 'tools[{i}].function'.", f"tools[{i}].function",
-                           "missing_required_parameter")
+            return invalid(
+                f"Missing required parameter: 'tools[{i}].function'.",
+                f"tools[{i}].function",
+                "missing_required_parameter",
+            )
         if not isinstance(fn.get("name"), str):
-            return invalid(f"Missing required parameter: 'tools[{i}].function.name'.",
-                           f"tools[{i}].function.name", "missing_required_parameter")
+            return invalid(
+                f"Missing required parameter: 'tools[{i}].function.name'.",
+                f"tools[{i}].function.name",
+                "missing_required_parameter",
+            )
         extra = set(fn) - {"name", "description", "parameters", "strict"}
         if extra:
-            return invalid(f"Unknown parameter: 'tools[{i}].function.{sorted(extra)[0]}'.",
-                           f"tools[{i}].function", "unknown_parameter")
+            return invalid(
+                f"Unknown parameter: 'tools[{i}].function.{sorted(extra)[0]}'.",
+                f"tools[{i}].function",
+                "unknown_parameter",
+            )
     return None
 
 
@@ -79,60 +137,101 @@ def _validate_messages(messages: list[Any]) -> web.Response | None:
     for i, m in enumerate(messages):
         role = m.get("role") if isinstance(m, dict) else None
         if role not in ("system", "developer", "user", "assistant", "tool"):
-            return invalid(f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
-                           "'user', 'tool', and 'developer'.", f"messages[{i}].role")
+            return invalid(
+                f"Invalid value: '{role}'. Supported values are: 'system', 'assistant', "
+                "'user', 'tool', and 'developer'.",
+                f"messages[{i}].role",
+            )
         content = m.get("content")
         if role == "tool":
             if m.get("tool_call_id") not in pending:
-                return invalid("Invalid parameter: messages with role 'tool' must be a response to a "
-                               "preceeding message with 'tool_calls'.", f"messages.[{i}].role")
+                return invalid(
+                    "Invalid parameter: messages with role 'tool' must be a response to a "
+                    "preceeding message with 'tool_calls'.",
+                    f"messages.[{i}].role",
+                )
             pending.remove(m["tool_call_id"])
             if not isinstance(content, str | list):
-                return invalid(f"Invalid type for 'messages[{i}].content'.", f"messages[{i}].content")
+                return invalid(
+                    f"Invalid type for 'messages[{i}].content'.", f"messages[{i}].content"
+                )
             continue
         if pending:
-            return invalid("An assistant message with 'tool_calls' must be followed by tool messages "
-                           "responding to each 'tool_call_id'. The following tool_call_ids did not have "
-                           f"response messages: {', '.join(pending)}", "messages")
+            return invalid(
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(pending)}",
+                "messages",
+            )
         if role == "assistant":
             calls = m.get("tool_calls") or []
             if content is None and not calls:
-                return invalid("Invalid value for 'content': expected a string, got null.",
-                               f"messages.[{i}].content")
+                return invalid(
+                    "Invalid value for 'content': expected a string, got null.",
+                    f"messages.[{i}].content",
+                )
             for j, c in enumerate(calls):
                 fn = c.get("function") if isinstance(c, dict) else None
                 cid = c.get("id") if isinstance(c, dict) else None
                 if isinstance(cid, str) and len(cid) > ID_MAX:
-                    return invalid(f"Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expected "
-                                   f"a string with maximum length {ID_MAX}, but got a string with length "
-                                   f"{len(cid)} instead.", f"messages[{i}].tool_calls[{j}].id",
-                                   "string_above_max_length")
-                if c.get("type") != "function" or not isinstance(fn, dict) \
-                        or not isinstance(fn.get("arguments"), str):
-                    return invalid(f"Missing required parameter: 'messages[{i}].tool_calls[{j}].function'.",
-                                   f"messages[{i}].tool_calls[{j}].function")
+                    return invalid(
+                        f"Invalid 'messages[{i}].tool_calls[{j}].id': string too long. Expected "
+                        f"a string with maximum length {ID_MAX}, but got a string with length "
+                        f"{len(cid)} instead.",
+                        f"messages[{i}].tool_calls[{j}].id",
+                        "string_above_max_length",
+                    )
+                if (
+                    c.get("type") != "function"
+                    or not isinstance(fn, dict)
+                    or not isinstance(fn.get("arguments"), str)
+                ):
+                    return invalid(
+                        f"Missing required parameter: 'messages[{i}].tool_calls[{j}].function'.",
+                        f"messages[{i}].tool_calls[{j}].function",
+                    )
                 pending.append(c.get("id"))
         elif not isinstance(content, str | list):
-            return invalid(f"Invalid type for 'messages[{i}].content': expected one of a string or "
-                           f"array of objects, but got {type(content).__name__} instead.",
-                           f"messages[{i}].content")
+            return invalid(
+                f"Invalid type for 'messages[{i}].content': expected one of a string or "
+                f"array of objects, but got {type(content).__name__} instead.",
+                f"messages[{i}].content",
+            )
         if isinstance(content, list):
             for j, part in enumerate(content):
-                if not isinstance(part, dict) or part.get("type") not in ("text", "image_url", "refusal",
-                                                                         "input_audio", "file"):
-                    return invalid(f"Invalid value: '{part.get('type') if isinstance(part, dict) else part}'."
-                                   " Supported values are: 'text', 'image_url', 'input_audio', "
-                                   "'refusal', 'audio', and 'file'.", f"messages[{i}].content[{j}].type")
+                if not isinstance(part, dict) or part.get("type") not in (
+                    "text",
+                    "image_url",
+                    "refusal",
+                    "input_audio",
+                    "file",
+                ):
+                    return invalid(
+                        f"Invalid value: '{part.get('type') if isinstance(part, dict) else part}'."
+                        " Supported values are: 'text', 'image_url', 'input_audio', "
+                        "'refusal', 'audio', and 'file'.",
+                        f"messages[{i}].content[{j}].type",
+                    )
     if pending:
-        return invalid("An assistant message with 'tool_calls' must be followed by tool messages "
-                       "responding to each 'tool_call_id'. The following tool_call_ids did not have "
-                       f"response messages: {', '.join(pending)}", "messages")
+        return invalid(
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(pending)}",
+            "messages",
+        )
     return None
 
 
-def _chunk(model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> bytes:
-    obj: dict[str, Any] = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 1,
-                           "model": model, "choices": []}
+def _chunk(
+    model: str, delta: dict[str, Any] | None, finish: str | None = None, **extra: Any
+) -> bytes:
+    obj: dict[str, Any] = {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": model,
+        "choices": [],
+    }
     if delta is not None:
         obj["choices"] = [{"index": 0, "delta": delta, "finish_reason": finish}]
     obj.update(extra)
@@ -156,12 +255,29 @@ def render_stream(reply: Reply, model: str, include_usage: bool) -> list[bytes]:
     for piece in split_text(reply.text, reply.pieces):
         out.append(_chunk(model, {"content": piece}))
     for i, call in enumerate(reply.tool_calls):
-        out.append(_chunk(model, {"tool_calls": [{"index": i, "id": call.id, "type": "function",
-                                                  "function": {"name": call.name, "arguments": ""}}]}))
+        out.append(
+            _chunk(
+                model,
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call.id,
+                            "type": "function",
+                            "function": {"name": call.name, "arguments": ""},
+                        }
+                    ]
+                },
+            )
+        )
         for piece in split_text(call.arguments, reply.pieces):
-            out.append(_chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+            out.append(
+                _chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+            )
     if reply.stream_error:
-        out.append(f'data: {json.dumps({"error": {"message": reply.stream_error, "type": "server_error", "param": None, "code": None}})}\n\n'.encode())
+        out.append(
+            f"data: {json.dumps({'error': {'message': reply.stream_error, 'type': 'server_error', 'param': None, 'code': None}})}\n\n".encode()
+        )
         return out
     out.append(_chunk(model, {}, reply.finish_reason()))
     if include_usage:
@@ -175,12 +291,18 @@ def render_body(reply: Reply, model: str) -> dict[str, Any]:
     if reply.reasoning:
         message["reasoning_content"] = reply.reasoning
     if reply.tool_calls:
-        message["tool_calls"] = [{"id": c.id, "type": "function",
-                                  "function": {"name": c.name, "arguments": c.arguments}}
-                                 for c in reply.tool_calls]
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 1, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason()}],
-            "usage": usage_of(reply)}
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in reply.tool_calls
+        ]
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": reply.finish_reason()}],
+        "usage": usage_of(reply),
+    }
 
 
 async def handle_chat(fake: FakeUpstream, request: web.Request, body: Any) -> web.StreamResponse:

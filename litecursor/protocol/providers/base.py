@@ -80,8 +80,12 @@ class Provider(ABC):
         ``{"error": {"message", "type", "code", "param"}}`` shape; override for others."""
         message, code, param = error_fields(body)
         return from_upstream(
-            status, message, code=code, param=param,
-            retry_after=retry_after_seconds(headers), provider=self.name,
+            status,
+            message,
+            code=code,
+            param=param,
+            retry_after=retry_after_seconds(headers),
+            provider=self.name,
         )
 
     # -- what the shell calls -----------------------------------------------------------

@@ -172,9 +172,7 @@ class GeminiChunks:
         if not self._finished:
             self._end(
                 out,
-                truncated_error()
-                if truncated
-                else Finish("tool_calls" if self._calls else "stop"),
+                truncated_error() if truncated else Finish("tool_calls" if self._calls else "stop"),
             )
         self._send_usage(out)
 

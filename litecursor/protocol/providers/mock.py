@@ -31,8 +31,12 @@ class MockProvider(OpenAIChatProvider):
 
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
         # never sent anywhere; kept so logs and tests can see what the mock was asked
-        return HttpRequest("POST", "mock://local/chat/completions", {},
-                           orjson.dumps({"model": target.model, "stream": req.stream}))
+        return HttpRequest(
+            "POST",
+            "mock://local/chat/completions",
+            {},
+            orjson.dumps({"model": target.model, "stream": req.stream}),
+        )
 
     def stream_decoder(self, req: ChatRequest, target: Target) -> ChatStreamDecoder:
         return ChatStreamDecoder()
@@ -101,7 +105,9 @@ def _tool_calls(req: ChatRequest, last: Message) -> list[tuple[str, str, str]]:
         if tool is None:
             raise InvalidRequestError(
                 f"mock: the request has no tool named '{name}' "
-                f"(tools: {', '.join(t.name for t in req.tools) or 'none'})", param="tools")
+                f"(tools: {', '.join(t.name for t in req.tools) or 'none'})",
+                param="tools",
+            )
         if tool.kind == "custom":
             body = [rest] if rest else []
             while i < len(lines) and not _TOOL_LINE.match(lines[i].strip()):
@@ -119,14 +125,22 @@ def _tool_calls(req: ChatRequest, last: Message) -> list[tuple[str, str, str]]:
 
 
 def _chunk(model: str, delta: dict[str, Any], finish: str | None = None) -> bytes:
-    obj = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": model,
-           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    obj = {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return b"data: " + orjson.dumps(obj) + b"\n\n"
 
 
 def _usage(a: _Answer) -> dict[str, int]:
-    return {"prompt_tokens": a.prompt_tokens, "completion_tokens": a.completion_tokens,
-            "total_tokens": a.prompt_tokens + a.completion_tokens}
+    return {
+        "prompt_tokens": a.prompt_tokens,
+        "completion_tokens": a.completion_tokens,
+        "total_tokens": a.prompt_tokens + a.completion_tokens,
+    }
 
 
 def _render_stream(model: str, a: _Answer) -> list[bytes]:
@@ -136,15 +150,36 @@ def _render_stream(model: str, a: _Answer) -> list[bytes]:
     for i, word in enumerate(a.words):
         out.append(_chunk(model, {"content": word if i == 0 else " " + word}))
     for i, (call_id, name, args) in enumerate(a.calls):
-        out.append(_chunk(model, {"tool_calls": [{"index": i, "id": call_id, "type": "function",
-                                                  "function": {"name": name, "arguments": ""}}]}))
+        out.append(
+            _chunk(
+                model,
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": call_id,
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                },
+            )
+        )
         half = len(args) // 2
         for piece in (args[:half], args[half:]):
             if piece:
-                out.append(_chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]}))
+                out.append(
+                    _chunk(model, {"tool_calls": [{"index": i, "function": {"arguments": piece}}]})
+                )
     out.append(_chunk(model, {}, "tool_calls" if a.calls else "stop"))
-    usage = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": 0, "model": model,
-             "choices": [], "usage": _usage(a)}
+    usage = {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [],
+        "usage": _usage(a),
+    }
     out.append(b"data: " + orjson.dumps(usage) + b"\n\n")
     out.append(b"data: [DONE]\n\n")
     return out
@@ -155,10 +190,17 @@ def _render_body(model: str, a: _Answer) -> dict[str, Any]:
     if a.reasoning:
         message["reasoning_content"] = a.reasoning
     if a.calls:
-        message["tool_calls"] = [{"id": cid, "type": "function",
-                                  "function": {"name": name, "arguments": args}}
-                                 for cid, name, args in a.calls]
-    return {"id": "chatcmpl-mock", "object": "chat.completion", "created": 0, "model": model,
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if a.calls else "stop"}],
-            "usage": _usage(a)}
+        message["tool_calls"] = [
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
+            for cid, name, args in a.calls
+        ]
+    return {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {"index": 0, "message": message, "finish_reason": "tool_calls" if a.calls else "stop"}
+        ],
+        "usage": _usage(a),
+    }

@@ -54,7 +54,11 @@ def chat_messages(req: ChatRequest) -> list[dict[str, Any]]:
 
 def _message(m: Message, custom: frozenset[str]) -> dict[str, Any]:
     if m.role == "tool":
-        return {"role": "tool", "tool_call_id": short_call_id(m.tool_call_id or ""), "content": m.text}
+        return {
+            "role": "tool",
+            "tool_call_id": short_call_id(m.tool_call_id or ""),
+            "content": m.text,
+        }
     if m.role == "assistant":
         out: dict[str, Any] = {"role": "assistant", "content": m.text or None}
         if m.tool_calls:
@@ -98,7 +102,10 @@ def chat_tools(req: ChatRequest) -> list[dict[str, Any]]:
                 "parameters": custom_tool_parameters(),
             }
         else:
-            fn = {"name": t.name, "parameters": t.parameters or {"type": "object", "properties": {}}}
+            fn = {
+                "name": t.name,
+                "parameters": t.parameters or {"type": "object", "properties": {}},
+            }
             if t.description:
                 fn["description"] = t.description
             if t.strict is not None:
@@ -128,7 +135,9 @@ def build_chat_body(req: ChatRequest, target: Target) -> dict[str, Any]:
     if max_tokens is not None:
         # OpenAI's reasoning models refuse `max_tokens`; most compatible servers only know it
         body["max_completion_tokens" if family else "max_tokens"] = max_tokens
-    temperature = req.temperature if req.temperature is not None else target.defaults.get("temperature")
+    temperature = (
+        req.temperature if req.temperature is not None else target.defaults.get("temperature")
+    )
     if temperature is not None:
         body["temperature"] = temperature
     for name in ("top_p", "seed", "presence_penalty", "frequency_penalty"):
@@ -217,8 +226,12 @@ class ChatStreamDecoder(SSEStreamDecoder):
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            out.append(StreamError(f"the upstream sent an unreadable chunk: {data[:200]!r}",
-                                   code="upstream_protocol_error"))
+            out.append(
+                StreamError(
+                    f"the upstream sent an unreadable chunk: {data[:200]!r}",
+                    code="upstream_protocol_error",
+                )
+            )
             return
         if not isinstance(chunk, dict):
             return
