@@ -38,6 +38,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check litecursor tests benchmarks
+	$(BIN)/ruff format --check litecursor tests benchmarks
 	$(BIN)/mypy litecursor
 
 format: $(STAMP)
