@@ -1,4 +1,5 @@
-"""Content parts, tools and tool choice, in every dialect's shape (Chat, Responses, Anthropic).
+"""The pieces of a request both dialects share: sampling, streaming and reasoning fields, content
+parts, tools and tool choice, in every dialect's shape (Chat, Responses, Anthropic).
 
 Each reader takes a JSON value and its path and returns internal types, or raises
 `InvalidRequestError` whose `param` is that path.
@@ -11,8 +12,10 @@ from typing import Any
 import orjson
 
 from ..errors import InvalidRequestError
-from .fields import Obj, opt_bool, opt_str, req_list, req_obj, req_str
-from .types import ImagePart, Part, TextPart, Tool, ToolChoice
+from .fields import Obj, opt_bool, opt_int, opt_number, opt_str, req_list, req_obj, req_str
+from .types import ImagePart, Message, Part, TextPart, Tool, ToolCall, ToolChoice
+
+_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 
 # hosted tools run by OpenAI itself: meaningless to any other upstream, dropped
 _HOSTED_TOOLS = frozenset(
@@ -195,3 +198,97 @@ def read_arguments(value: Any, path: str) -> str:
     if isinstance(value, dict | list):
         return orjson.dumps(value).decode()
     raise InvalidRequestError(f"{path} must be a JSON string", param=path)
+
+
+def common_fields(body: Obj, model: str) -> dict[str, Any]:
+    stream = opt_bool(body, "stream") or False
+    stream_options = body.get("stream_options")
+    include_usage = False
+    if stream_options is not None:
+        so = req_obj(stream_options, "stream_options")
+        include_usage = bool(opt_bool(so, "include_usage", "stream_options.include_usage"))
+    tools = read_tools(body.get("tools"))
+    n = opt_int(body, "n", minimum=1)
+    if n is not None and n > 1:
+        raise InvalidRequestError(
+            "n > 1 is not supported: litecursor returns one choice",
+            param="n",
+            code="unsupported_value",
+        )
+    fields: dict[str, Any] = {
+        "model": model,
+        "stream": stream,
+        "include_usage": include_usage,
+        "tools": tools,
+        "tool_choice": read_tool_choice(body.get("tool_choice")),
+        "parallel_tool_calls": opt_bool(body, "parallel_tool_calls"),
+        "temperature": opt_number(body, "temperature"),
+        "top_p": opt_number(body, "top_p"),
+        "seed": opt_int(body, "seed"),
+        "presence_penalty": opt_number(body, "presence_penalty"),
+        "frequency_penalty": opt_number(body, "frequency_penalty"),
+        "user": opt_str(body, "user"),
+        "service_tier": opt_str(body, "service_tier"),
+        "stop": read_stop(body.get("stop")),
+    }
+    effort, summary = read_reasoning(body)
+    fields["reasoning_effort"] = effort
+    fields["reasoning_summary"] = summary
+    metadata = body.get("metadata")
+    if metadata is not None:
+        meta = req_obj(metadata, "metadata")
+        fields["metadata"] = {str(k): v for k, v in meta.items() if isinstance(v, str)}
+        conv = meta.get("cursorConversationId")
+        if isinstance(conv, str):
+            fields["conversation_id"] = conv
+    return fields
+
+
+def read_stop(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    items = req_list(value, "stop")
+    for i, s in enumerate(items):
+        if not isinstance(s, str):
+            raise InvalidRequestError(f"stop[{i}] must be a string", param=f"stop[{i}]")
+    return tuple(items)
+
+
+def read_reasoning(body: Obj) -> tuple[str | None, str | None]:
+    """`reasoning: {effort, summary}` (Responses, and inside Cursor's chat bodies) or the
+    Chat API's `reasoning_effort`."""
+    effort = opt_str(body, "reasoning_effort")
+    summary = None
+    reasoning = body.get("reasoning")
+    if reasoning is not None:
+        r = req_obj(reasoning, "reasoning")
+        effort = opt_str(r, "effort", "reasoning.effort") or effort
+        summary = opt_str(r, "summary", "reasoning.summary")
+        if summary is None:
+            summary = opt_str(r, "generate_summary", "reasoning.generate_summary")
+    if effort is not None and effort not in _EFFORTS:
+        raise InvalidRequestError(
+            f"unknown reasoning effort '{effort}'; use one of {', '.join(sorted(_EFFORTS))}",
+            param="reasoning.effort",
+        )
+    return effort, summary
+
+
+def mark_custom(messages: tuple[Message, ...], tools: tuple[Tool, ...]) -> tuple[Message, ...]:
+    """Cursor replays custom-tool calls (ApplyPatch) as ordinary function calls: recognise
+    them by the tool's name so each upstream gets them back in its own form."""
+    custom = {t.name for t in tools if t.kind == "custom"}
+    if not custom:
+        return messages
+    out = []
+    for m in messages:
+        if m.tool_calls and any(c.name in custom and c.kind != "custom" for c in m.tool_calls):
+            calls = tuple(
+                ToolCall(c.id, c.name, c.arguments, "custom") if c.name in custom else c
+                for c in m.tool_calls
+            )
+            m = Message(m.role, m.content, calls, m.tool_call_id, m.name, m.reasoning)
+        out.append(m)
+    return tuple(out)
