@@ -6,7 +6,8 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..config import Deployment, wildcard_regex
+from ..config import Deployment
+from ..config_router import wildcard_regex
 
 
 @dataclass(frozen=True, slots=True)
