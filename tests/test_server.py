@@ -291,3 +291,21 @@ async def test_one_access_log_line_per_request_with_the_conversation(mock_gatewa
     assert (
         " 200 model=mock deployment=mock#0 tokens=2/1 " in line and "conversation=conv-42" in line
     )
+
+
+async def test_chunked_body_over_the_limit_is_413(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+    gw = await gateway_factory(
+        [{"model_name": "mock", "litellm_params": {"model": "mock/x"}}],
+        general_settings={"master_key": MASTER_KEY, "max_request_size_mb": 0.01},
+    )
+
+    async def body():  # type: ignore[no-untyped-def]  # no Content-Length: sent chunked
+        yield b'{"model": "mock", "messages": [{"role": "user", "content": "'
+        for _ in range(30):
+            yield b"x" * 1000
+        yield b'"}]}'
+
+    headers = {"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"}
+    async with gw.session.post(gw.base + "/cursor/chat/completions", data=body(), headers=headers) as r:
+        assert r.status == 413
+        assert (await r.json())["error"]["code"] == "request_too_large"

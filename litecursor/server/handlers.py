@@ -29,15 +29,30 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
     )
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The body, within the configured size. Read from the stream rather than with
+    `request.read()`, which would keep a copy on the request for as long as the response
+    streams: an agent turn's body can be hundreds of KB, held once per open stream."""
+    config = request.app[CONFIG]
+    limit = config.max_request_bytes
+    too_large = PayloadTooLargeError(
+        f"request body is larger than the {config.max_request_size_mb:g} MiB limit "
+        "(general_settings.max_request_size_mb)"
+    )
+    if (request.content_length or 0) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 async def read_json(request: web.Request) -> Any:
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        limit = request.app[CONFIG].max_request_size_mb
-        raise PayloadTooLargeError(
-            f"request body is larger than the {limit:g} MiB limit "
-            "(general_settings.max_request_size_mb)"
-        ) from None
+    raw = await read_body(request)
     if not raw or raw.isspace():  # not `raw.strip()`: no copy of the body
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
