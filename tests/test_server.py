@@ -306,6 +306,8 @@ async def test_chunked_body_over_the_limit_is_413(gateway_factory) -> None:  # t
         yield b'"}]}'
 
     headers = {"Authorization": f"Bearer {MASTER_KEY}", "Content-Type": "application/json"}
-    async with gw.session.post(gw.base + "/cursor/chat/completions", data=body(), headers=headers) as r:
+    async with gw.session.post(
+        gw.base + "/cursor/chat/completions", data=body(), headers=headers
+    ) as r:
         assert r.status == 413
         assert (await r.json())["error"]["code"] == "request_too_large"
