@@ -386,3 +386,29 @@ async def test_connection_cut_mid_stream_is_a_final_sse_error_chunk(openai_gatew
     assert text_of(payloads)  # some content went out first
     assert payloads[-1]["error"]["type"] in ("upstream_error",)
     assert "[DONE]" not in payloads
+
+
+async def test_an_open_stream_does_not_hold_the_parsed_request(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+    """Agent bodies are large; once the answer streams, only what the stream needs is kept."""
+    import gc
+
+    from litecursor.protocol.types import ChatRequest
+
+    gw, fake = openai_gateway
+    fake.replies.append(Reply(text="a b c d e f", pieces=6))
+    fake.faults = Faults(chunk_delay=0.1)
+    marker = "a-marker-only-this-request-has"
+    body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": marker}]}
+
+    def held() -> list[ChatRequest]:
+        gc.collect()
+        return [
+            o
+            for o in gc.get_objects()
+            if isinstance(o, ChatRequest) and any(m.text == marker for m in o.messages)
+        ]
+
+    async with await gw.post("/cursor/chat/completions", body) as resp:
+        await resp.content.readline()  # the answer is streaming
+        assert held() == []
+        await resp.read()

@@ -59,11 +59,14 @@ class DeploymentHealth:
 class _Run:
     """One request's progress across its attempts."""
 
-    __slots__ = ("hint", "yielded")
+    __slots__ = ("hint", "request", "yielded")
 
-    def __init__(self) -> None:
+    def __init__(self, request: ChatRequest | None = None) -> None:
         self.yielded = False  # a batch went to the caller: no more retries or fallbacks
         self.hint: float | None = None  # the last failure's retry-after, seconds
+        #: kept for retries until the first batch is out, then let go: an answer that streams
+        #: for minutes should not hold the parsed request (tools, history) all that time
+        self.request = request
 
 
 class Router:
@@ -135,8 +138,10 @@ class Router:
         when one can take the request; then the fallback groups, in order. Written as one
         loop so a streamed batch passes through no more generators than `run`'s."""
         primary = self.resolve(req.model)
+        model = req.model
         retries = self.settings.num_retries
-        run = _Run()
+        run = _Run(req)
+        del req  # `run.request` has it until the first batch is out
         group: Group | None = primary
         first: LitecursorError | None = None
         fallbacks: list[str] = []
@@ -152,7 +157,8 @@ class Router:
                     break
                 tried.append(d.id)
                 try:
-                    async for events in self.run(ctx, d, req, run):
+                    assert run.request is not None  # retries happen before the first batch
+                    async for events in self.run(ctx, d, run.request, run):
                         yield events
                     return
                 except LitecursorError as e:
@@ -169,7 +175,7 @@ class Router:
             assert error is not None
             if first is None:
                 first = error
-                fallbacks = list(self._fallbacks(req.model, primary.name, error))
+                fallbacks = list(self._fallbacks(model, primary.name, error))
             group = self._next(fallbacks)
         # the requested group's own failure says most about what went wrong
         assert first is not None
@@ -283,12 +289,14 @@ class Router:
                     yield last
                 else:
                     decoder = provider.open_decoder(req, d.target)
+                    del req  # the decoder has what it needs (see `_Run.request`)
                     async for data in resp.chunks():
                         events = decoder.feed(data)
                         if events:
                             if not yielded:
                                 raise_early_error(events, provider)
                                 yielded = run.yielded = True
+                                run.request = None
                                 state.latency(d.id, clock.now() - start)
                             last = events
                             yield events

@@ -108,7 +108,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     resp: web.StreamResponse | None = None
     try:
         # aclosing: however the loop ends, the upstream response is closed now, not at GC
-        async with contextlib.aclosing(router.stream(ctx, req)) as batches:
+        stream = router.stream(ctx, req)
+        del req  # the router keeps it while it may retry, then lets it go
+        async with contextlib.aclosing(stream) as batches:
             async for events in batches:
                 data = encoder.feed(events)
                 if data:
