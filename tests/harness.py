@@ -20,6 +20,29 @@ from litecursor.server import create_app
 from litecursor.tls import DevCerts, client_context, server_context
 
 MASTER_KEY = "sk-test-master"
+#: two chat tools the end-to-end tests call
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+        },
+    },
+}
+STOCK = {
+    "type": "function",
+    "function": {
+        "name": "get_stock",
+        "parameters": {
+            "type": "object",
+            "properties": {"ticker": {"type": "string"}},
+            "required": ["ticker"],
+        },
+    },
+}
 
 
 def make_config(models: list[dict[str, Any]], **sections: Any) -> Config:

@@ -10,27 +10,9 @@ import pytest
 from aiohttp_sse_client import client as sse_client
 
 from .fakes.common import Faults, Reply, ToolCallSpec
-from .harness import MASTER_KEY, finish_reasons, text_of, tool_calls_of
+from .harness import MASTER_KEY, STOCK, WEATHER, finish_reasons, text_of, tool_calls_of
 
 USER = [{"role": "user", "content": "hi"}]
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-STOCK = {
-    "type": "function",
-    "function": {
-        "name": "get_stock",
-        "parameters": {"type": "object", "properties": {"ticker": {"type": "string"}}},
-    },
-}
 
 
 async def test_sdk_streaming_text(openai_gateway) -> None:  # type: ignore[no-untyped-def]

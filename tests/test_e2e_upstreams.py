@@ -16,34 +16,12 @@ import pytest
 
 from . import upstreams
 from .fakes.common import Reply, ToolCallSpec
-from .harness import finish_reasons, text_of, tool_calls_of
+from .harness import STOCK, WEATHER, finish_reasons, text_of, tool_calls_of
 from .upstreams import KIND_NAMES, KINDS, MODEL, Serve, assert_chat_stream
 
 serve = upstreams.serve  # the fixture, where pytest looks for it
 per_kind = pytest.mark.parametrize("kind", KIND_NAMES)
 
-WEATHER = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string"}},
-            "required": ["city"],
-        },
-    },
-}
-STOCK = {
-    "type": "function",
-    "function": {
-        "name": "get_stock",
-        "parameters": {
-            "type": "object",
-            "properties": {"ticker": {"type": "string"}},
-            "required": ["ticker"],
-        },
-    },
-}
 GRAMMAR = {
     "type": "grammar",
     "syntax": "lark",

@@ -8,13 +8,12 @@ error bodies for those. Chat streams open with Azure's `prompt_filter_results` c
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from aiohttp import web
 
 from . import openai_responses_upstream as responses_fake
 from .common import FakeUpstream, error_response
-from .openai_upstream import render_body, render_stream, validate_chat
+from .openai_upstream import handle_chat
 
 _DENIED = (
     "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a "
@@ -49,24 +48,6 @@ def _check(request: web.Request, v1: bool) -> web.Response | None:
     return None
 
 
-async def _chat(fake: FakeUpstream, request: web.Request, body: Any) -> web.StreamResponse:
-    problem = validate_chat(body)
-    if problem is not None:
-        return problem
-    resp = await fake.before_reply(request)
-    if resp is not None:
-        return resp
-    reply = fake.next_reply()
-    if reply.raw is not None:
-        return await fake.write_stream(request, [reply.raw], reply.raw_content_type)
-    model = body["model"]
-    if body.get("stream"):
-        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        chunks = render_stream(reply, model, include_usage)
-        return await fake.write_stream(request, [PROMPT_FILTER_CHUNK, *chunks])
-    return web.json_response(render_body(reply, model))
-
-
 def make_app(fake: FakeUpstream) -> web.Application:
     async def deployment_chat(request: web.Request) -> web.StreamResponse:
         body = await responses_fake.read_body(request)
@@ -77,12 +58,14 @@ def make_app(fake: FakeUpstream) -> web.Application:
         if isinstance(body, dict):
             # the deployment in the path names the model; a `model` in the body is ignored
             body = {**body, "model": request.match_info["deployment"]}
-        return await _chat(fake, request, body)
+        return await handle_chat(fake, request, body, lead=(PROMPT_FILTER_CHUNK,))
 
     async def v1_chat(request: web.Request) -> web.StreamResponse:
         body = await responses_fake.read_body(request)
         fake.record(request, body)
-        return _check(request, v1=True) or await _chat(fake, request, body)
+        return _check(request, v1=True) or await handle_chat(
+            fake, request, body, lead=(PROMPT_FILTER_CHUNK,)
+        )
 
     async def responses(request: web.Request) -> web.StreamResponse:
         body = await responses_fake.read_body(request)

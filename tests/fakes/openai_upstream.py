@@ -305,8 +305,11 @@ def render_body(reply: Reply, model: str) -> dict[str, Any]:
     }
 
 
-async def handle_chat(fake: FakeUpstream, request: web.Request, body: Any) -> web.StreamResponse:
-    """Validate, apply faults, answer. Shared with the Azure fake."""
+async def handle_chat(
+    fake: FakeUpstream, request: web.Request, body: Any, lead: tuple[bytes, ...] = ()
+) -> web.StreamResponse:
+    """Validate, apply faults, answer. Shared with the Azure fake, whose streams start with
+    the chunks in `lead`."""
     err = validate_chat(body)
     if err is not None:
         return err
@@ -319,7 +322,9 @@ async def handle_chat(fake: FakeUpstream, request: web.Request, body: Any) -> we
     model = body["model"]
     if body.get("stream"):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        return await fake.write_stream(request, render_stream(reply, model, include_usage))
+        return await fake.write_stream(
+            request, [*lead, *render_stream(reply, model, include_usage)]
+        )
     return web.json_response(render_body(reply, model))
 
 
