@@ -220,6 +220,10 @@ class UpstreamClient:
             timeout=aiohttp.ClientTimeout(total=None),
             auto_decompress=True,
             skip_auto_headers=("User-Agent",),
+            # no cookie jar: a provider's cookies (Cloudflare sets some) would otherwise be kept
+            # and sent with every later request, whoever the caller; a gateway holds no state
+            # between requests, and it saves the cookie work on each one
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         return cls(session)
 

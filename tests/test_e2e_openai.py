@@ -349,6 +349,33 @@ async def test_upstream_timeout_is_504(gateway_factory, fake_openai) -> None:  #
     assert status == 504 and body["error"]["type"] == "timeout_error"
 
 
+async def test_provider_cookies_are_not_kept_between_requests(gateway_factory, fake_openai) -> None:  # type: ignore[no-untyped-def]
+    """Providers behind Cloudflare set cookies; a gateway shared by many callers must not
+    store them and send them on with the next caller's request. Reached by name, not by IP
+    address: aiohttp's default jar would store a cookie from `localhost`."""
+    fake, base = fake_openai
+    fake.faults = Faults(
+        status=500, times=1, headers={"set-cookie": "__cf_bm=abc123; Path=/; HttpOnly"}
+    )
+    gw = await gateway_factory(
+        [
+            {
+                "model_name": "m",
+                "litellm_params": {
+                    "model": "openai/x",
+                    "api_base": base.replace("127.0.0.1", "localhost"),
+                    "api_key": "k",
+                },
+            }
+        ],
+        router_settings={"num_retries": 0},
+    )
+    assert (await gw.chat({"model": "m", "messages": USER}))[0] == 502
+    status, _ = await gw.chat({"model": "m", "messages": USER})
+    assert status == 200 and len(fake.requests) == 2
+    assert "cookie" not in {k.lower() for k in fake.last.headers}
+
+
 async def test_error_after_first_byte_is_a_final_sse_error_chunk(openai_gateway) -> None:  # type: ignore[no-untyped-def]
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="partial answer", stream_error="The server had an error"))
