@@ -94,6 +94,13 @@ class PayloadTooLargeError(LitecursorError):
     error_type = "invalid_request_error"
     default_code = "request_too_large"
 
+    @classmethod
+    def over_limit(cls, limit_mb: float) -> PayloadTooLargeError:
+        return cls(
+            f"request body is larger than the {limit_mb:g} MiB limit "
+            "(general_settings.max_request_size_mb)"
+        )
+
 
 class RateLimitError(LitecursorError):
     status = 429

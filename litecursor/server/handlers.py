@@ -35,18 +35,14 @@ async def read_body(request: web.Request) -> bytes:
     streams: an agent turn's body can be hundreds of KB, held once per open stream."""
     config = request.app[CONFIG]
     limit = config.max_request_bytes
-    too_large = PayloadTooLargeError(
-        f"request body is larger than the {config.max_request_size_mb:g} MiB limit "
-        "(general_settings.max_request_size_mb)"
-    )
     if (request.content_length or 0) > limit:
-        raise too_large
+        raise PayloadTooLargeError.over_limit(config.max_request_size_mb)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise PayloadTooLargeError.over_limit(config.max_request_size_mb)
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 

@@ -58,11 +58,7 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         return error_response(e, ctx)
     except web.HTTPRequestEntityTooLarge as e:
         status = 413
-        limit = request.app[CONFIG].max_request_size_mb
-        err = PayloadTooLargeError(
-            f"request body is larger than the {limit:g} MiB limit "
-            "(general_settings.max_request_size_mb)"
-        )
+        err = PayloadTooLargeError.over_limit(request.app[CONFIG].max_request_size_mb)
         ctx.error = str(e)
         return error_response(err, ctx)
     except web.HTTPNotFound:
