@@ -7,9 +7,12 @@ from dataclasses import dataclass
 __all__ = ["DONE", "SSEDecoder", "SSEEvent", "encode_event"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SSEEvent:
-    """One dispatched event. `data` stays bytes: the JSON codec reads bytes directly."""
+    """One dispatched event. `data` stays bytes: the JSON codec reads bytes directly.
+    Not frozen, unlike the protocol's other records: one is made per upstream event, and a
+    frozen dataclass's `__init__` costs three times as much (it sets each field through
+    `object.__setattr__`). Nothing keeps it past the decoder that reads it."""
 
     data: bytes
     event: str | None = None
