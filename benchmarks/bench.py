@@ -141,6 +141,7 @@ class Workload:
     tls: bool = True
     stream: bool = True
     direct: bool = False  # to the fake itself, not through the gateway
+    floor: bool = False  # through the bare aiohttp pass-through (`null_proxy.py`)
     first: str = ""  # the bytes that mark the first content (TTFB); empty: the first body bytes
 
     def command(self, cafile: str) -> dict[str, Any]:
@@ -166,6 +167,9 @@ class Bench:
     gateway: Child | None = None
     port: int = 0
     tls: bool = True
+    null_proxy: Child | None = None  # the floor: see `null_proxy.py`
+    null_port: int = 0
+    upstream_port: int = 0
 
     @property
     def cafile(self) -> str:
@@ -186,16 +190,7 @@ class Bench:
     def cursor(self, model: str, dialect: str, stream: bool) -> Workload:
         """A recorded Cursor request (`shared/cursor/requests/`), or with `dialect` "short" a
         one-line chat request, sent to the gateway for `model`."""
-        if dialect == "short":
-            body = orjson.dumps(
-                {
-                    "model": model,
-                    "stream": stream,
-                    "messages": [{"role": "user", "content": "Say hello."}],
-                }
-            )
-        else:
-            body = cursor_body(dialect, model, stream)
+        body = cursor_body(dialect, model, stream)
         scheme = "https" if self.tls else "http"
         return Workload(
             f"{dialect} body -> {model}",
@@ -234,6 +229,16 @@ class Bench:
             first=first,
         )
 
+    def floor(self, model: str, dialect: str = "chat", stream: bool = True) -> Workload:
+        """The upstream request of `direct`, sent through the bare aiohttp pass-through: what
+        HTTPS in, an aiohttp server and client, and nothing else cost."""
+        w = self.direct(model, dialect, stream)
+        upstream = w.url.split("/p/", 1)[1]
+        w.label = f"bare aiohttp pass-through -> {model}"
+        w.url = f"https://127.0.0.1:{self.null_port}/p/{upstream}"
+        w.tls, w.direct, w.floor = True, False, True
+        return w
+
     # -- measuring ------------------------------------------------------------------------
 
     def measure(
@@ -257,7 +262,8 @@ class Bench:
             "rate": rate,
             "new_connection": new_connection,
         }
-        procs = {"gateway": self.gateway, "upstream": self.upstream, "loadgen": self.loadgen.child}
+        proxy = self.null_proxy if w.floor else self.gateway  # "gateway": the proxy in the path
+        procs = {"gateway": proxy, "upstream": self.upstream, "loadgen": self.loadgen.child}
         self.loadgen.send(cmd)
         event = self.loadgen.receive()
         if event.get("event") != "measuring":
@@ -275,7 +281,8 @@ class Bench:
         return run
 
     def hold(self, w: Workload, n: int) -> dict[str, Any]:
-        assert self.gateway is not None
+        proxy = self.null_proxy if w.floor else self.gateway
+        assert proxy is not None
         self.loadgen.send(
             {
                 "op": "hold",
@@ -286,16 +293,20 @@ class Bench:
             }
         )
         held = self.loadgen.receive()
-        held["memory"] = self.gateway.memory()
-        held["cpu_total"] = self.gateway.cpu()
+        held["memory"] = proxy.memory()
+        held["cpu_total"] = proxy.cpu()
         self.loadgen.send({"op": "release"})
         self.loadgen.receive()
-        time.sleep(0.5)  # let the gateway close the upstream side before the next step
+        time.sleep(0.5)  # let the proxy close the upstream side before the next step
         return held
 
 
 def cursor_body(dialect: str, model: str, stream: bool) -> bytes:
-    """A recorded Cursor request (`shared/cursor/requests/`) aimed at `model`."""
+    """A recorded Cursor request (`shared/cursor/requests/`) aimed at `model`; with `dialect`
+    "short", a one-line chat request."""
+    if dialect == "short":
+        short = {"role": "user", "content": "Say hello."}
+        return orjson.dumps({"model": model, "stream": stream, "messages": [short]})
     name = "agent-first-turn.json" if dialect == "responses" else "chat-format-legacy.json"
     body = orjson.loads((REQUESTS / name).read_bytes())
     body["model"] = model

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,12 +267,19 @@ async def main(argv: list[str] | None = None) -> None:
     p.add_argument("--delay-ms", type=int, default=0, help="pause between events")
     args = p.parse_args(argv)
     app = make_app(Shape(args.chunks, args.chars, args.delay_ms / 1000))
+    await serve(app, args.host, args.port)
+
+
+async def serve(
+    app: web.Application, host: str, port: int, ssl_context: ssl.SSLContext | None = None
+) -> None:
+    """Serve `app` until cancelled, printing `READY <port>` once it listens."""
     runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
     await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port, backlog=4096)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=4096)
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    print(f"READY {port}", flush=True)
+    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    print(f"READY {bound}", flush=True)
     try:
         await asyncio.Event().wait()
     finally:

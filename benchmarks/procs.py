@@ -122,18 +122,40 @@ def spawn(
 
 
 def start_fake(workdir: Path) -> tuple[Child, int]:
-    child = spawn(
-        "fake-upstream",
-        [sys.executable, str(HERE / "fake_upstream.py"), "--port", "0"],
-        workdir,
-        stdout=subprocess.PIPE,
-    )
+    argv = [sys.executable, str(HERE / "fake_upstream.py"), "--port", "0"]
+    return _ready(spawn("fake-upstream", argv, workdir, stdout=subprocess.PIPE))
+
+
+def _ready(child: Child) -> tuple[Child, int]:
+    """The port a child prints as `READY <port>` once it listens."""
     assert child.proc.stdout is not None
     line = child.proc.stdout.readline().decode()
     if not line.startswith("READY "):
         child.stop()
-        raise RuntimeError(f"the fake upstream did not start:\n{child.log_tail()}")
+        raise RuntimeError(f"{child.name} did not start:\n{child.log_tail()}")
     return child, int(line.split()[1])
+
+
+def start_null_proxy(
+    workdir: Path, upstream: int, certs: Path, name: str = "null-proxy"
+) -> tuple[Child, int]:
+    """The bare aiohttp pass-through (`null_proxy.py`) over HTTPS, in front of the fake."""
+    child = spawn(
+        name,
+        [
+            sys.executable,
+            str(HERE / "null_proxy.py"),
+            "--upstream",
+            f"http://127.0.0.1:{upstream}",
+            "--cert",
+            str(certs / "cert.pem"),
+            "--key",
+            str(certs / "key.pem"),
+        ],
+        workdir,
+        stdout=subprocess.PIPE,
+    )
+    return _ready(child)
 
 
 def litecursor_argv() -> list[str]:

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import profiling
 from bench import Bench, Settings, Workload, bench_config
-from procs import Child, LoadGen, make_certs, raise_fd_limit, start_fake
+from procs import Child, LoadGen, make_certs, raise_fd_limit, start_fake, start_null_proxy
 from report import Report
 
 
@@ -45,12 +45,13 @@ def run_all(b: Bench, report: Report) -> None:
     print("anthropic-shaped streaming at concurrency 20:", flush=True)
     report.add("anthropic", b.measure(b.cursor("claude-bench", "chat", True), 20))
     report.add("anthropic", b.measure(b.direct("claude-bench", "chat", True), 20))
+    report.add("anthropic", b.measure(b.floor("claude-bench"), 20))
     print("paced upstream (one event per 5 ms), concurrency 50:", flush=True)
     report.add("paced", b.measure(b.cursor("gpt-paced", "chat", True), 50))
     report.add("paced", b.measure(b.direct("gpt-paced", "chat", True), 50))
     print(f"latency at concurrency 10, paced at {s.latency_rate:g} requests/s:", flush=True)
     for model in ("gpt-bench", "claude-bench"):
-        for w in (b.cursor(model, "chat", True), b.direct(model, "chat", True)):
+        for w in (b.cursor(model, "chat", True), b.direct(model, "chat", True), b.floor(model)):
             report.add(
                 "latency", b.measure(w, 10, rate=s.latency_rate, duration=s.latency_duration)
             )
@@ -101,6 +102,26 @@ def run_memory(b: Bench, report: Report) -> None:
             flush=True,
         )
         report.memory.append(row)
+    run_memory_floor(b, report, first)
+
+
+def run_memory_floor(b: Bench, report: Report, n: int) -> None:
+    """The same short streams held through a fresh bare aiohttp pass-through: the memory an
+    open stream costs before any of litecursor's own objects."""
+    assert b.null_proxy is not None
+    b.null_proxy.stop()
+    b.null_proxy, b.null_port = start_null_proxy(b.workdir, b.upstream_port, b.certs)
+    w = b.floor("gpt-idle", "short")
+    b.measure(b.floor("gpt-bench", "short"), 2, duration=0.3)
+    idle = b.null_proxy.memory()
+    row: dict[str, Any] = {
+        "label": f"{n} open streams, short request, bare aiohttp pass-through, HTTPS",
+        "floor": True,
+    }
+    row["baseline"] = idle["VmRSS"]
+    row.update(b.hold(w, n))
+    print(f"  {row['label']}: {row['open']} open, held {row['memory']}", flush=True)
+    report.memory.append(row)
 
 
 def run_loops(b: Bench, report: Report) -> None:
@@ -178,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         loadgen = LoadGen(workdir)
         children.append(loadgen.child)
         b = Bench(settings, workdir, certs, bench_config(port), upstream, loadgen)
+        b.upstream_port = port
+        b.null_proxy, b.null_port = start_null_proxy(workdir, port, certs)
         report = Report(quick=args.quick)
         try:
             b.start_gateway("gateway")
@@ -192,8 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                 run_loops(b, report)
         finally:
             loadgen.close()
-            if b.gateway is not None:
-                b.gateway.stop()
+            for proxy in (b.gateway, b.null_proxy):
+                if proxy is not None:
+                    proxy.stop()
             for child in children:
                 child.stop()
         report.elapsed = time.monotonic() - started
