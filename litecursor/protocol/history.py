@@ -18,14 +18,6 @@ def pair_tool_results(messages: tuple[Message, ...]) -> tuple[Message, ...]:
         return messages
     out: list[Message] = []
     pending: dict[str, str] = {}  # call id -> tool name, for the assistant turn just before
-
-    def fill() -> None:
-        out.extend(
-            Message("tool", (TextPart(MISSING_RESULT),), tool_call_id=cid, name=name)
-            for cid, name in pending.items()
-        )
-        pending.clear()
-
     for m in messages:
         if m.role == "tool":
             if m.tool_call_id in pending:
@@ -35,9 +27,20 @@ def pair_tool_results(messages: tuple[Message, ...]) -> tuple[Message, ...]:
                 note = TextPart(f"Result of tool call {m.tool_call_id or '?'}:\n")
                 out.append(Message("user", (note, *m.content)))
             continue
-        if m.role != "system":  # a system note between a call and its result changes nothing
-            fill()
+        # a system note between a call and its result changes nothing
+        if pending and m.role != "system":
+            _fill(out, pending)
         out.append(m)
-        pending.update((tc.id, tc.name) for tc in m.tool_calls)
-    fill()
+        for tc in m.tool_calls:
+            pending[tc.id] = tc.name
+    _fill(out, pending)
     return tuple(out)
+
+
+def _fill(out: list[Message], pending: dict[str, str]) -> None:
+    """A result for each call left unanswered."""
+    out.extend(
+        Message("tool", (TextPart(MISSING_RESULT),), tool_call_id=cid, name=name)
+        for cid, name in pending.items()
+    )
+    pending.clear()

@@ -58,6 +58,10 @@ def parse_request(body: Any) -> ChatRequest:
 
 # ---------------------------------------------------------------------------------------------
 # Chat dialect
+#
+# Paths (`messages[3].tool_calls[0].id`) are only needed in error messages, so the readers of
+# the fields every message has take the message's index and build a path only for a value
+# that fails its check; that value then goes to the `fields` reader, which names the fault.
 # ---------------------------------------------------------------------------------------------
 
 
@@ -67,7 +71,7 @@ def _parse_chat(body: Obj, model: str) -> ChatRequest:
         raise InvalidRequestError("'messages' must not be empty", param="messages")
     messages: list[Message] = []
     for i, raw in enumerate(raw_messages):
-        messages.extend(_chat_message(raw, f"messages[{i}]"))
+        _chat_message(raw, i, messages)
     fields = common_fields(body, model)
     max_tokens = opt_int(body, "max_completion_tokens", minimum=1)
     if max_tokens is None:
@@ -83,58 +87,61 @@ def _parse_chat(body: Obj, model: str) -> ChatRequest:
     )
 
 
-def _chat_message(raw: Any, path: str) -> list[Message]:
-    m = req_obj(raw, path)
+def _chat_message(raw: Any, i: int, out: list[Message]) -> None:
+    """Append `messages[i]`: one message, or several for a user turn holding Anthropic
+    tool_result blocks."""
+    m = raw if isinstance(raw, dict) else req_obj(raw, f"messages[{i}]")
     role = m.get("role")
-    if role in ("system", "developer"):
-        return [Message("system", _content(m, path))]
-    if role == "user":
-        return _user_with_blocks(m.get("content"), path)
-    if role == "assistant":
-        return [_assistant(m, path)]
-    if role in ("tool", "function"):
+    if role == "tool" or role == "function":
         call_id = m.get("tool_call_id") if role == "tool" else m.get("name")
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequestError(
-                f"{path}.tool_call_id is required for a tool message", param=f"{path}.tool_call_id"
+                f"messages[{i}].tool_call_id is required for a tool message",
+                param=f"messages[{i}].tool_call_id",
             )
-        return [
-            Message(
-                "tool",
-                _content(m, path),
-                tool_call_id=call_id,
-                name=opt_str(m, "name", f"{path}.name"),
-            )
-        ]
-    if role is None:
-        raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
-    raise InvalidRequestError(
-        f"{path}.role '{role}' is not one of system, developer, user, assistant, tool",
-        param=f"{path}.role",
-    )
+        parts = _content(m, i)
+        name = m.get("name")
+        if name is not None and not isinstance(name, str):
+            opt_str(m, "name", f"messages[{i}].name")
+        out.append(Message("tool", parts, tool_call_id=call_id, name=name))
+    elif role == "assistant":
+        out.append(_assistant(m, i))
+    elif role == "user":
+        content = m.get("content")
+        if isinstance(content, str):
+            out.append(Message("user", (TextPart(content),) if content else ()))
+        else:
+            _user_with_blocks(content, f"messages[{i}]", out)
+    elif role == "system" or role == "developer":
+        out.append(Message("system", _content(m, i)))
+    elif role is None:
+        raise InvalidRequestError(f"messages[{i}].role is required", param=f"messages[{i}].role")
+    else:
+        raise InvalidRequestError(
+            f"messages[{i}].role '{role}' is not one of system, developer, user, assistant, tool",
+            param=f"messages[{i}].role",
+        )
 
 
-def _content(m: Obj, path: str) -> tuple[Part, ...]:
+def _content(m: Obj, i: int) -> tuple[Part, ...]:
     """`read_parts` of the message's content: a plain string, the usual case, needs no path."""
     content = m.get("content")
     if isinstance(content, str):
         return (TextPart(content),) if content else ()
-    return read_parts(content, f"{path}.content")
+    return read_parts(content, f"messages[{i}].content")
 
 
-def _user_with_blocks(content: Any, path: str) -> list[Message]:
+def _user_with_blocks(content: Any, path: str, out: list[Message]) -> None:
     """A user turn; Anthropic `tool_result` blocks inside it become tool messages, in order."""
-    if isinstance(content, str):
-        return [Message("user", (TextPart(content),) if content else ())]
     if not isinstance(content, list) or not any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     ):
-        return [Message("user", read_parts(content, f"{path}.content"))]
-    out: list[Message] = []
+        out.append(Message("user", read_parts(content, f"{path}.content")))
+        return
     rest: list[Part] = []
     for i, block in enumerate(content):
-        bpath = f"{path}.content[{i}]"
         if isinstance(block, dict) and block.get("type") == "tool_result":
+            bpath = f"{path}.content[{i}]"
             call_id = req_str(block, "tool_use_id", f"{bpath}.tool_use_id")
             out.append(
                 Message(
@@ -144,60 +151,82 @@ def _user_with_blocks(content: Any, path: str) -> list[Message]:
                 )
             )
         else:
-            part = read_part(block, bpath)
+            part = read_part(block, f"{path}.content", i)
             if part is not None:
                 rest.append(part)
     if rest:
         out.append(Message("user", tuple(rest)))
-    return out
 
 
-def _assistant(m: Obj, path: str) -> Message:
+def _assistant(m: Obj, i: int) -> Message:
     content = m.get("content")
     calls: list[ToolCall] = []
-    parts: list[Part] = []
+    parts: tuple[Part, ...]
     if isinstance(content, list):  # may hold Anthropic tool_use blocks
-        for i, block in enumerate(content):
-            bpath = f"{path}.content[{i}]"
-            if isinstance(block, dict) and block.get("type") == "tool_use":
-                calls.append(
-                    ToolCall(
-                        req_str(block, "id", f"{bpath}.id"),
-                        req_str(block, "name", f"{bpath}.name"),
-                        read_arguments(block.get("input"), f"{bpath}.input"),
-                    )
-                )
-            else:
-                part = read_part(block, bpath)
-                if part is not None:
-                    parts.append(part)
+        parts = _assistant_blocks(content, f"messages[{i}].content", calls)
     else:
-        parts.extend(_content(m, path))
+        parts = _content(m, i)
     raw_calls = m.get("tool_calls")
     if raw_calls is not None:
-        for i, raw in enumerate(req_list(raw_calls, f"{path}.tool_calls")):
-            cpath = f"{path}.tool_calls[{i}]"
-            c = req_obj(raw, cpath)
-            if c.get("type") == "custom":
-                inner = req_obj(c.get("custom"), f"{cpath}.custom")
-                calls.append(
-                    ToolCall(
-                        req_str(c, "id", f"{cpath}.id"),
-                        req_str(inner, "name", f"{cpath}.custom.name"),
-                        opt_str(inner, "input", f"{cpath}.custom.input") or "",
-                        kind="custom",
-                    )
-                )
-                continue
-            fn = req_obj(c.get("function"), f"{cpath}.function")
+        if not isinstance(raw_calls, list):
+            req_list(raw_calls, f"messages[{i}].tool_calls")
+        for j, raw in enumerate(raw_calls):
+            calls.append(_function_call(raw) or _tool_call(raw, f"messages[{i}].tool_calls[{j}]"))
+    return Message("assistant", parts, tool_calls=tuple(calls))
+
+
+def _assistant_blocks(content: list[Any], path: str, calls: list[ToolCall]) -> tuple[Part, ...]:
+    """The parts of an assistant's content list; its `tool_use` blocks go to `calls`."""
+    parts: list[Part] = []
+    for i, block in enumerate(content):
+        if isinstance(block, dict) and block.get("type") == "tool_use":
+            bpath = f"{path}[{i}]"
             calls.append(
                 ToolCall(
-                    req_str(c, "id", f"{cpath}.id"),
-                    req_str(fn, "name", f"{cpath}.function.name"),
-                    read_arguments(fn.get("arguments"), f"{cpath}.function.arguments"),
+                    req_str(block, "id", f"{bpath}.id"),
+                    req_str(block, "name", f"{bpath}.name"),
+                    read_arguments(block.get("input"), f"{bpath}.input"),
                 )
             )
-    return Message("assistant", tuple(parts), tool_calls=tuple(calls))
+        else:
+            part = read_part(block, path, i)
+            if part is not None:
+                parts.append(part)
+    return tuple(parts)
+
+
+def _function_call(c: Any) -> ToolCall | None:
+    """A tool call in the usual shape, `{"id", "function": {"name", "arguments": "<json>"}}`,
+    read without paths; None for any other, which `_tool_call` reads."""
+    if not isinstance(c, dict) or c.get("type") == "custom":
+        return None
+    fn = c.get("function")
+    call_id = c.get("id")
+    if not isinstance(fn, dict) or not isinstance(call_id, str) or not call_id:
+        return None
+    name = fn.get("name")
+    arguments = fn.get("arguments")
+    if not isinstance(name, str) or not name or not isinstance(arguments, str):
+        return None
+    return ToolCall(call_id, name, arguments)
+
+
+def _tool_call(raw: Any, path: str) -> ToolCall:
+    c = req_obj(raw, path)
+    if c.get("type") == "custom":
+        inner = req_obj(c.get("custom"), f"{path}.custom")
+        return ToolCall(
+            req_str(c, "id", f"{path}.id"),
+            req_str(inner, "name", f"{path}.custom.name"),
+            opt_str(inner, "input", f"{path}.custom.input") or "",
+            kind="custom",
+        )
+    fn = req_obj(c.get("function"), f"{path}.function")
+    return ToolCall(
+        req_str(c, "id", f"{path}.id"),
+        req_str(fn, "name", f"{path}.function.name"),
+        read_arguments(fn.get("arguments"), f"{path}.function.arguments"),
+    )
 
 
 def _chat_response_format(value: Any) -> ResponseFormat:

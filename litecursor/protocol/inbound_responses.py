@@ -82,75 +82,117 @@ def _responses_format(fmt: Obj) -> ResponseFormat:
 
 def _input_items(items: list[Any]) -> list[Message]:
     """Responses items -> messages. Consecutive assistant items (text, calls) form one turn;
-    reasoning items attach to the assistant turn that follows them."""
+    reasoning items attach to the assistant turn that follows them.
+
+    Paths (`input[3].call_id`) are built only for a value that fails its check, which then
+    goes to the `fields` reader to name the fault."""
     out: list[Message] = []
     reasoning: list[dict[str, Any]] = []
+    # the assistant turn being read, added to `out` when an item of another turn comes: text
+    # after a call is still the same turn, as a message between calls and their results would
+    # split them, which every upstream refuses
+    turn: _Turn | None = None
     for i, raw in enumerate(items):
-        path = f"input[{i}]"
-        item = req_obj(raw, path)
+        item = raw if isinstance(raw, dict) else req_obj(raw, f"input[{i}]")
         kind = item.get("type")
-        if kind is None or kind == "message":
+        if kind == "function_call" or kind == "custom_tool_call":
+            call = _call(item, kind, i)
+            turn = _assistant_turn(out, turn, reasoning)
+            turn.calls.append(call)
+            continue
+        if kind == "function_call_output" or kind == "custom_tool_call_output":
+            call_id = item.get("call_id")
+            if not isinstance(call_id, str) or not call_id:
+                call_id = req_str(item, "call_id", f"input[{i}].call_id")
+            message = Message("tool", _parts(item, "output", i), tool_call_id=call_id)
+        elif kind is None or kind == "message":
             role = item.get("role")
-            if role in ("system", "developer"):
-                out.append(Message("system", read_parts(item.get("content"), f"{path}.content")))
-            elif role == "user":
-                out.append(Message("user", read_parts(item.get("content"), f"{path}.content")))
-            elif role == "assistant":
-                _append_assistant(
-                    out, reasoning, parts=read_parts(item.get("content"), f"{path}.content")
-                )
+            if role == "assistant":
+                parts = _parts(item, "content", i)
+                turn = _assistant_turn(out, turn, reasoning)
+                turn.parts.extend(parts)
+                continue
+            if role == "user":
+                message = Message("user", _parts(item, "content", i))
+            elif role == "system" or role == "developer":
+                message = Message("system", _parts(item, "content", i))
             elif role is None:
-                raise InvalidRequestError(f"{path}.role is required", param=f"{path}.role")
+                raise InvalidRequestError(f"input[{i}].role is required", param=f"input[{i}].role")
             else:
                 raise InvalidRequestError(
-                    f"{path}.role '{role}' is not one of system, developer, user, assistant",
-                    param=f"{path}.role",
+                    f"input[{i}].role '{role}' is not one of system, developer, user, assistant",
+                    param=f"input[{i}].role",
                 )
-        elif kind in ("function_call", "custom_tool_call"):
-            call_id = req_str(item, "call_id", f"{path}.call_id")
-            name = req_str(item, "name", f"{path}.name")
-            if kind == "function_call":
-                call = ToolCall(
-                    call_id, name, read_arguments(item.get("arguments"), f"{path}.arguments")
-                )
-            else:
-                call = ToolCall(
-                    call_id, name, opt_str(item, "input", f"{path}.input") or "", "custom"
-                )
-            _append_assistant(out, reasoning, calls=(call,))
-        elif kind in ("function_call_output", "custom_tool_call_output"):
-            call_id = req_str(item, "call_id", f"{path}.call_id")
-            out.append(
-                Message(
-                    "tool", read_parts(item.get("output"), f"{path}.output"), tool_call_id=call_id
-                )
-            )
         elif kind == "reasoning":
             reasoning.append(item)
+            continue
         elif kind == "item_reference":
             raise InvalidRequestError(
-                f"{path}: item_reference needs server-side state, which "
+                f"input[{i}]: item_reference needs server-side state, which "
                 "litecursor does not keep; send the items themselves",
-                param=f"{path}.type",
+                param=f"input[{i}].type",
             )
-        # other item kinds (hosted tool calls) have no meaning for other upstreams: skipped
+        else:  # other item kinds (hosted tool calls) have no meaning for other upstreams
+            continue
+        if turn is not None:
+            out.append(turn.message())
+            turn = None
+        out.append(message)
+    if turn is not None:
+        out.append(turn.message())
     return out
 
 
-def _append_assistant(
-    out: list[Message],
-    reasoning: list[dict[str, Any]],
-    *,
-    parts: tuple[Part, ...] = (),
-    calls: tuple[ToolCall, ...] = (),
-) -> None:
-    last = out[-1] if out else None
-    # text after a call is still the same turn: a message between calls and their results
-    # would split them, which every upstream refuses
-    if last is not None and last.role == "assistant" and not reasoning:
-        out[-1] = Message(
-            "assistant", last.content + parts, last.tool_calls + calls, reasoning=last.reasoning
-        )
-    else:
-        out.append(Message("assistant", parts, calls, reasoning=tuple(reasoning)))
-    reasoning.clear()
+class _Turn:
+    """An assistant turn being read: its text and calls, and the reasoning that preceded it
+    (taken from the pending list, which is emptied)."""
+
+    __slots__ = ("calls", "parts", "reasoning")
+
+    def __init__(self, reasoning: list[dict[str, Any]]) -> None:
+        self.parts: list[Part] = []
+        self.calls: list[ToolCall] = []
+        self.reasoning = tuple(reasoning)
+        reasoning.clear()
+
+    def message(self) -> Message:
+        return Message("assistant", tuple(self.parts), tuple(self.calls), reasoning=self.reasoning)
+
+
+def _assistant_turn(
+    out: list[Message], turn: _Turn | None, reasoning: list[dict[str, Any]]
+) -> _Turn:
+    """The turn an assistant item belongs to: the one being read, unless reasoning items came
+    since, which start a new one."""
+    if turn is not None and not reasoning:
+        return turn
+    if turn is not None:
+        out.append(turn.message())
+    return _Turn(reasoning)
+
+
+def _call(item: Obj, kind: str, i: int) -> ToolCall:
+    """A `function_call` or `custom_tool_call` item."""
+    call_id = item.get("call_id")
+    if not isinstance(call_id, str) or not call_id:
+        call_id = req_str(item, "call_id", f"input[{i}].call_id")
+    name = item.get("name")
+    if not isinstance(name, str) or not name:
+        name = req_str(item, "name", f"input[{i}].name")
+    if kind == "function_call":
+        arguments = item.get("arguments")
+        if not isinstance(arguments, str):
+            arguments = read_arguments(arguments, f"input[{i}].arguments")
+        return ToolCall(call_id, name, arguments)
+    raw = item.get("input")
+    if raw is not None and not isinstance(raw, str):
+        opt_str(item, "input", f"input[{i}].input")
+    return ToolCall(call_id, name, raw or "", "custom")
+
+
+def _parts(item: Obj, key: str, i: int) -> tuple[Part, ...]:
+    """`read_parts` of `item[key]`: a plain string, the usual tool output, needs no path."""
+    value = item.get(key)
+    if isinstance(value, str):
+        return (TextPart(value),) if value else ()
+    return read_parts(value, f"input[{i}].{key}")

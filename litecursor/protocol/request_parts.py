@@ -15,6 +15,8 @@ from ..errors import InvalidRequestError
 from .fields import Obj, opt_bool, opt_int, opt_number, opt_str, req_list, req_obj, req_str
 from .types import ImagePart, Message, Part, TextPart, Tool, ToolCall, ToolChoice
 
+# a tuple, not a set: `type` may be any JSON value, lists and objects included
+_TEXT_PARTS = ("text", "input_text", "output_text")
 _EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 
 # hosted tools run by OpenAI itself: meaningless to any other upstream, dropped
@@ -40,38 +42,36 @@ def read_tools(value: Any) -> tuple[Tool, ...]:
         return ()
     out: list[Tool] = []
     for i, raw in enumerate(req_list(value, "tools")):
-        tool = _tool(raw, f"tools[{i}]")
+        tool = _tool(raw, i)
         if tool is not None:
             out.append(tool)
     return tuple(out)
 
 
-def _tool(raw: Any, path: str) -> Tool | None:
-    t = req_obj(raw, path)
+def _tool(raw: Any, i: int) -> Tool | None:
+    """`tools[i]`, or None for a hosted tool. A function tool, the usual one, is read without
+    building its path."""
+    t = raw if isinstance(raw, dict) else req_obj(raw, f"tools[{i}]")
     kind = t.get("type")
-    if kind is None and "input_schema" in t:  # Anthropic's bare tool
-        return _function_tool(t, path, schema_key="input_schema")
     if kind == "function":
-        if "function" in t:  # Chat's nested form
-            return _function_tool(req_obj(t["function"], f"{path}.function"), f"{path}.function")
-        return _function_tool(t, path)  # Responses' flat form
+        if "function" not in t:
+            return _function_tool(t, i)  # Responses' flat form
+        fn = t["function"]  # Chat's nested form
+        if not isinstance(fn, dict):
+            req_obj(fn, f"tools[{i}].function")
+        return _function_tool(fn, i, ".function")
     if kind == "custom":
         if "input_schema" in t:  # Anthropic's explicit custom type is a JSON tool
-            return _function_tool(t, path, schema_key="input_schema")
-        inner, ipath = (
-            (req_obj(t["custom"], f"{path}.custom"), f"{path}.custom")
-            if "custom" in t
-            else (t, path)
-        )
-        fmt = inner.get("format")
-        if fmt is not None:
-            fmt = req_obj(fmt, f"{ipath}.format")
-        return Tool(
-            name=req_str(inner, "name", f"{ipath}.name"),
-            description=opt_str(inner, "description", f"{ipath}.description"),
-            kind="custom",
-            format=fmt,
-        )
+            return _function_tool(t, i, schema_key="input_schema")
+        if "custom" not in t:
+            return _custom_tool(t, i)  # Responses' flat form
+        inner = t["custom"]  # Chat's nested form
+        if not isinstance(inner, dict):
+            req_obj(inner, f"tools[{i}].custom")
+        return _custom_tool(inner, i, ".custom")
+    if kind is None and "input_schema" in t:  # Anthropic's bare tool
+        return _function_tool(t, i, schema_key="input_schema")
+    path = f"tools[{i}]"
     if isinstance(kind, str) and (
         kind in _HOSTED_TOOLS or kind.startswith(("web_search", "computer"))
     ):
@@ -85,22 +85,37 @@ def _tool(raw: Any, path: str) -> Tool | None:
     )
 
 
-def _function_tool(t: Obj, path: str, schema_key: str = "parameters") -> Tool:
+def _function_tool(t: Obj, i: int, sub: str = "", schema_key: str = "parameters") -> Tool:
+    """The function tool `t`, at `tools[i]` + `sub`."""
     # the checks of req_obj/req_str/opt_str/opt_bool, in their order; a value that fails one
     # goes to that reader for its error, so paths are only built for a bad field
     params = t.get(schema_key)
     if params is not None and not isinstance(params, dict):
-        req_obj(params, f"{path}.{schema_key}")
-    name = t.get("name")
-    if not isinstance(name, str) or not name:
-        name = req_str(t, "name", f"{path}.name")
-    description = t.get("description")
-    if description is not None and not isinstance(description, str):
-        opt_str(t, "description", f"{path}.description")
+        req_obj(params, f"tools[{i}]{sub}.{schema_key}")
+    name, description = _name_and_description(t, i, sub)
     strict = t.get("strict")
     if strict is not None and not isinstance(strict, bool):
-        opt_bool(t, "strict", f"{path}.strict")
+        opt_bool(t, "strict", f"tools[{i}]{sub}.strict")
     return Tool(name=name, description=description, parameters=params, strict=strict)
+
+
+def _custom_tool(t: Obj, i: int, sub: str = "") -> Tool:
+    """The custom tool `t`, at `tools[i]` + `sub`; its paths are built as `_function_tool`'s."""
+    fmt = t.get("format")
+    if fmt is not None and not isinstance(fmt, dict):
+        req_obj(fmt, f"tools[{i}]{sub}.format")
+    name, description = _name_and_description(t, i, sub)
+    return Tool(name=name, description=description, kind="custom", format=fmt)
+
+
+def _name_and_description(t: Obj, i: int, sub: str) -> tuple[str, str | None]:
+    name = t.get("name")
+    if not isinstance(name, str) or not name:
+        name = req_str(t, "name", f"tools[{i}]{sub}.name")
+    description = t.get("description")
+    if description is not None and not isinstance(description, str):
+        opt_str(t, "description", f"tools[{i}]{sub}.description")
+    return name, description
 
 
 def read_tool_choice(value: Any) -> ToolChoice | None:
@@ -140,18 +155,28 @@ def read_parts(value: Any, path: str) -> tuple[Part, ...]:
         return (TextPart(value),) if value else ()
     parts: list[Part] = []
     for i, raw in enumerate(req_list(value, path)):
-        part = read_part(raw, f"{path}[{i}]")
+        part = read_part(raw, path, i)
         if part is not None:
             parts.append(part)
     return tuple(parts)
 
 
-def read_part(raw: Any, path: str) -> Part | None:
+def read_part(raw: Any, within: str, index: int) -> Part | None:
+    """The content part `within[index]`, or None for one that is dropped. A text part, the
+    usual one, is read without building its path."""
     if isinstance(raw, str):
         return TextPart(raw)
+    if isinstance(raw, dict) and raw.get("type") in _TEXT_PARTS:
+        text = raw.get("text")
+        if isinstance(text, str):
+            return TextPart(text)
+    return _part(raw, f"{within}[{index}]")
+
+
+def _part(raw: Any, path: str) -> Part | None:
     p = req_obj(raw, path)
     kind = p.get("type")
-    if kind in ("text", "input_text", "output_text"):
+    if kind in _TEXT_PARTS:
         return TextPart(req_str(p, "text", f"{path}.text", allow_empty=True))
     if kind == "refusal":
         return TextPart(opt_str(p, "refusal", f"{path}.refusal") or "")
@@ -282,13 +307,14 @@ def mark_custom(messages: tuple[Message, ...], tools: tuple[Tool, ...]) -> tuple
     custom = {t.name for t in tools if t.kind == "custom"}
     if not custom:
         return messages
-    out = []
-    for m in messages:
-        if m.tool_calls and any(c.name in custom and c.kind != "custom" for c in m.tool_calls):
-            calls = tuple(
-                ToolCall(c.id, c.name, c.arguments, "custom") if c.name in custom else c
-                for c in m.tool_calls
-            )
-            m = Message(m.role, m.content, calls, m.tool_call_id, m.name, m.reasoning)
-        out.append(m)
+    out = list(messages)
+    for i, m in enumerate(messages):
+        for c in m.tool_calls:
+            if c.name in custom and c.kind != "custom":  # a message to rebuild
+                calls = tuple(
+                    ToolCall(tc.id, tc.name, tc.arguments, "custom") if tc.name in custom else tc
+                    for tc in m.tool_calls
+                )
+                out[i] = Message(m.role, m.content, calls, m.tool_call_id, m.name, m.reasoning)
+                break
     return tuple(out)

@@ -92,8 +92,9 @@ def _parts(m: Message) -> list[dict[str, Any]]:
 
 
 def _assistant(m: Message, custom: frozenset[str]) -> list[dict[str, Any]]:
-    # signed thinking blocks this API produced, when a client or a cache replays them
-    blocks = [b for r in m.reasoning if (b := _thinking_block(r)) is not None]
+    blocks: list[dict[str, Any]] = []
+    if m.reasoning:  # signed thinking blocks this API produced, replayed by a client or a cache
+        blocks += [b for r in m.reasoning if (b := _thinking_block(r)) is not None]
     blocks += _parts(m)
     for tc in m.tool_calls:
         is_custom = tc.kind == "custom" or tc.name in custom
@@ -116,10 +117,16 @@ def _thinking_block(r: dict[str, Any]) -> dict[str, Any] | None:
 
 def _tool_result(m: Message) -> dict[str, Any]:
     block: dict[str, Any] = {"type": "tool_result", "tool_use_id": tool_id(m.tool_call_id or "")}
-    if any(isinstance(p, ImagePart) for p in m.content):
+    content = m.content
+    if len(content) == 1 and isinstance(content[0], TextPart):  # the usual result: one text
+        if content[0].text:
+            block["content"] = content[0].text
+    elif any(isinstance(p, ImagePart) for p in content):
         block["content"] = _parts(m)
-    elif m.text:
-        block["content"] = m.text
+    else:
+        text = m.text
+        if text:
+            block["content"] = text
     return block
 
 

@@ -67,6 +67,7 @@ _STOP_SEQUENCES_MAX = 5  # the API refuses more
 _BUDGETS = {"minimal": 512, "low": 1024, "medium": 8192, "high": 24576, "xhigh": 32768}
 _FLASH_BUDGET_MAX = 24576
 _NO_THINKING = ("gemini-1.", "gemini-2.0-")
+_JSON_SPACE = " \t\n\r"  # the whitespace JSON allows before a value
 
 
 def gemini_contents(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -118,7 +119,8 @@ def _image_part(p: ImagePart) -> dict[str, Any]:
 
 
 def _model_parts(m: Message, custom: frozenset[str]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = [{"text": m.text}] if m.text else []
+    text = m.text
+    parts: list[dict[str, Any]] = [{"text": text}] if text else []
     signatures = {
         r["tool_call_id"]: r["signature"]
         for r in m.reasoning
@@ -160,10 +162,14 @@ def _tool_parts(m: Message, name: str | None) -> list[dict[str, Any]]:
             {"text": f"Result of tool call {m.tool_call_id or '?'}:\n{text}"}
         ]
     else:
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            value = None
+        value = None
+        # only a JSON object is sent as it is: text that cannot be one (most tool output) is
+        # not parsed, as a failed parse is costly
+        if text.lstrip(_JSON_SPACE).startswith("{"):
+            try:
+                value = orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
         response = value if isinstance(value, dict) else {"output": text}
         parts = [{"functionResponse": {"name": name, "response": response}}]
     parts += [_image_part(p) for p in m.content if isinstance(p, ImagePart)]

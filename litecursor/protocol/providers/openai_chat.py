@@ -19,6 +19,7 @@ from ..types import (
     RefusalDelta,
     StreamError,
     TextDelta,
+    TextPart,
     ToolCallDelta,
     ToolCallStart,
     Usage,
@@ -53,14 +54,18 @@ def chat_messages(req: ChatRequest) -> list[dict[str, Any]]:
 
 
 def _message(m: Message, custom: frozenset[str]) -> dict[str, Any]:
+    content = m.content
+    # one text part is the usual content: no join to make, no image to look for
+    one = content[0] if len(content) == 1 else None
+    text = one.text if isinstance(one, TextPart) else m.text
     if m.role == "tool":
         return {
             "role": "tool",
             "tool_call_id": short_call_id(m.tool_call_id or ""),
-            "content": m.text,
+            "content": text,
         }
     if m.role == "assistant":
-        out: dict[str, Any] = {"role": "assistant", "content": m.text or None}
+        out: dict[str, Any] = {"role": "assistant", "content": text or None}
         if m.tool_calls:
             out["tool_calls"] = [
                 {
@@ -78,10 +83,14 @@ def _message(m: Message, custom: frozenset[str]) -> dict[str, Any]:
         elif out["content"] is None:
             out["content"] = ""
         return out
-    if m.role == "system" or not any(isinstance(p, ImagePart) for p in m.content):
-        return {"role": m.role, "content": m.text}
+    if (
+        isinstance(one, TextPart)
+        or m.role == "system"
+        or not any(isinstance(p, ImagePart) for p in content)
+    ):
+        return {"role": m.role, "content": text}
     parts: list[dict[str, Any]] = []
-    for p in m.content:
+    for p in content:
         if isinstance(p, ImagePart):
             image: dict[str, Any] = {"url": p.url}
             if p.detail:

@@ -18,6 +18,7 @@ from ..types import (
     Event,
     ImagePart,
     Message,
+    TextPart,
     ToolCall,
 )
 from .base import CALL_ID_MAX, HttpRequest, Provider, Target, join_url, short_call_id
@@ -79,6 +80,9 @@ def input_items(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
     instructions: list[str] = []
     items: list[dict[str, Any]] = []
     for m in req.messages:
+        content = m.content
+        # one text part is the usual content: no join to make, no image to look for
+        one = content[0] if len(content) == 1 else None
         if m.role == "system":
             if items:
                 items.append({"type": "message", "role": "developer", "content": _parts(m)})
@@ -87,24 +91,32 @@ def input_items(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
         elif m.role == "user":
             items.append({"type": "message", "role": "user", "content": _parts(m)})
         elif m.role == "assistant":
-            turn = [_call_item(tc, tc.id in custom_ids) for tc in m.tool_calls]
-            if m.text:
-                content = [{"type": "output_text", "text": m.text}]
-                turn.insert(0, {"type": "message", "role": "assistant", "content": content})
-            if turn:  # a reasoning item must be followed by the item it produced
-                # only this API's own items: another upstream's thinking means nothing here
-                items.extend(r for r in m.reasoning if r.get("type") == "reasoning")
-                items.extend(turn)
+            text = one.text if isinstance(one, TextPart) else m.text
+            if text or m.tool_calls:  # a reasoning item must be followed by the item it produced
+                if m.reasoning:
+                    # only this API's own items: another upstream's thinking means nothing here
+                    items.extend(r for r in m.reasoning if r.get("type") == "reasoning")
+                if text:
+                    said = [{"type": "output_text", "text": text}]
+                    items.append({"type": "message", "role": "assistant", "content": said})
+                for tc in m.tool_calls:
+                    items.append(_call_item(tc, tc.id in custom_ids))
         else:
             cid = m.tool_call_id or ""
             # an answer to an unknown call can only be matched by its tool's name
             custom = cid in custom_ids if cid in call_ids else m.name in custom_names
-            images = any(isinstance(p, ImagePart) for p in m.content)
+            output: str | list[dict[str, Any]]
+            if isinstance(one, TextPart):
+                output = one.text
+            elif any(isinstance(p, ImagePart) for p in content):
+                output = _parts(m)
+            else:
+                output = m.text
             items.append(
                 {
                     "type": "custom_tool_call_output" if custom else "function_call_output",
                     "call_id": short_call_id(cid),
-                    "output": _parts(m) if images else m.text,
+                    "output": output,
                 }
             )
     return ("\n\n".join(instructions) if instructions else None), items
