@@ -192,7 +192,14 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"litecursor: event loop: {loop_name}", file=sys.stderr)
     _raise_open_file_limit()
     return _run(
-        serve(config, host=args.host, port=args.port, ssl_context=ssl_context), loop_factory
+        serve(
+            config,
+            host=args.host,
+            port=args.port,
+            ssl_context=ssl_context,
+            access_stream=sys.stderr,  # where logging writes too (basicConfig above)
+        ),
+        loop_factory,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -308,5 +309,9 @@ def test_one_access_line_per_request_unless_turned_off(flag: list[str]) -> None:
     assert proc.stderr is not None
     lines = [line for line in proc.stderr.read().splitlines() if "litecursor.access" in line]
     assert len(lines) == (0 if flag else 1), lines
-    if not flag:
-        assert " GET /v1/models 200 " in lines[0]
+    if not flag:  # written straight to stderr, in the format of the other log lines
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO litecursor\.access: "
+            r"\w{12} GET /v1/models 200 model=- deployment=- .*",
+            lines[0],
+        ), lines[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from .harness import MASTER_KEY, text_of
@@ -311,3 +313,32 @@ async def test_chunked_body_over_the_limit_is_413(gateway_factory) -> None:  # t
     ) as r:
         assert r.status == 413
         assert (await r.json())["error"]["code"] == "request_too_large"
+
+
+def test_access_lines_written_directly_match_the_logging_format() -> None:
+    """`litecursor serve` writes access lines itself; each must read as the same line sent
+    through `logging` with the CLI's format would: local time to the second, milliseconds,
+    level, logger name, message."""
+    import io
+    import logging
+    import time
+
+    from litecursor.server.access import AccessLog
+
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for _ in range(3):  # again if the clock ticked over to the next second meanwhile
+        stream = io.StringIO()
+        now = time.time()
+        AccessLog(stream).write("abc GET /v1/models 200")
+        if int(time.time()) == int(now):
+            break
+    record = logging.LogRecord(
+        "litecursor.access", logging.INFO, "", 0, "abc GET /v1/models 200", None, None
+    )
+    record.created, record.msecs = now, 0
+    expected = formatter.format(record)  # "... HH:MM:SS,000 INFO ..."
+    written = stream.getvalue()
+    assert written.count("\n") == 1 and written.endswith("\n")
+    assert written[:19] == expected[:19]
+    assert re.fullmatch(r",\d{3}", written[19:23])
+    assert written[23:-1] == expected[23:]

@@ -7,6 +7,7 @@ import logging
 import ssl
 import time
 from collections.abc import AsyncIterator
+from typing import TextIO
 
 from aiohttp import web
 
@@ -14,7 +15,8 @@ from ..config import Config
 from ..router import Router
 from ..upstream import UpstreamClient
 from . import admin, handlers
-from .keys import CONFIG, ROUTER, STARTED, UPSTREAM
+from .access import AccessLog
+from .keys import ACCESS_LOG, CONFIG, ROUTER, STARTED, UPSTREAM
 from .middleware import context_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
@@ -28,7 +30,9 @@ CHAT_PATHS = (
 MODEL_PATHS = ("/models", "/v1/models", "/cursor/models", "/cursor/v1/models")
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, access_stream: TextIO | None = None) -> web.Application:
+    """The gateway for `config`; access lines go to `access_stream` when given (see `access`),
+    else through the `litecursor.access` logger."""
     app = web.Application(
         middlewares=[context_middleware],
         client_max_size=config.max_request_bytes,
@@ -36,6 +40,7 @@ def create_app(config: Config) -> web.Application:
     )
     app[CONFIG] = config
     app[STARTED] = time.time()
+    app[ACCESS_LOG] = AccessLog(access_stream)
     app.cleanup_ctx.append(_upstream_pool)
     app.on_response_prepare.append(cors_headers)
     for path in CHAT_PATHS:
@@ -62,9 +67,10 @@ async def serve(
     port: int,
     ssl_context: ssl.SSLContext | None,
     ready: asyncio.Event | None = None,
+    access_stream: TextIO | None = None,
 ) -> None:
     """Run until cancelled (SIGINT/SIGTERM in the CLI)."""
-    app = create_app(config)
+    app = create_app(config, access_stream)
     # handler_cancellation: a client that goes away cancels its handler at once, which closes
     # the upstream connection so the provider stops generating (and billing).
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

@@ -18,7 +18,8 @@ from ..errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from .keys import CONFIG, CONTEXT
+from .access import AccessLog
+from .keys import ACCESS_LOG, CONFIG, CONTEXT
 
 log = logging.getLogger("litecursor.access")
 
@@ -78,13 +79,13 @@ async def context_middleware(request: web.Request, handler: Handler) -> web.Stre
         ctx.finished_at = time.monotonic()
         ctx.status = ctx.status or status
         if path not in PUBLIC_PATHS and method != "OPTIONS":
-            _log_request(method, path, ctx)
+            _log_request(method, path, ctx, request.app[ACCESS_LOG])
 
 
-def _log_request(method: str, path: str, ctx: RequestContext) -> None:
-    if not log.isEnabledFor(logging.INFO):
+def _log_request(method: str, path: str, ctx: RequestContext, access: AccessLog) -> None:
+    if not access.enabled():
         return
-    # the line is built here, once, with no arguments left for logging to format
+    # the line is built here, once, with no arguments left to format later
     dep = ctx.deployment.id if ctx.deployment else "-"
     usage = ctx.usage
     tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
@@ -93,7 +94,7 @@ def _log_request(method: str, path: str, ctx: RequestContext) -> None:
     end = ctx.finished_at
     ms = (end - ctx.started) * 1000 if end is not None else 0
     error = f" error={ctx.error!r}" if ctx.error else ""
-    log.info(
+    access.write(
         f"{ctx.request_id[:12]} {method} {path} {ctx.status} "
         f"model={ctx.requested_model or '-'} deployment={dep} tokens={tokens} "
         f"ttfb_ms={ttfb} ms={ms:.0f} conversation={ctx.conversation_id or '-'}{error}"
