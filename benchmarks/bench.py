@@ -84,6 +84,7 @@ class Settings:
     hold_timeout: float = 60.0
     compare_loops: bool = True
     profile: bool = True
+    rounds: int = 3  # the target loads are measured this many times; the median is reported
 
     @classmethod
     def quick(cls) -> Settings:
@@ -98,6 +99,7 @@ class Settings:
             hold_timeout=15.0,
             compare_loops=False,
             profile=False,
+            rounds=1,
         )
 
 

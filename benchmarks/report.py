@@ -26,6 +26,7 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
 @dataclass
 class Report:
     quick: bool = False
+    rounds: int = 1  # the target loads: median of this many runs
     runs: dict[str, list[Run]] = field(default_factory=dict)
     memory: list[dict[str, Any]] = field(default_factory=list)
     fd_limit: int = 0
@@ -157,12 +158,22 @@ class Report:
         return [
             "## Anthropic-shaped streaming at concurrency 20",
             "",
+            *self._rounds_note("req/s"),
             *_table(
                 ["path", "req/s", "of direct", "proxy CPU ms/req", "cores: " + " / ".join(PROCS)],
                 rows,
             ),
             "",
             *text,
+        ]
+
+    def _rounds_note(self, by: str) -> list[str]:
+        if self.rounds < 2:
+            return []
+        return [
+            f"Each path was measured {self.rounds} times, the paths taking turns; each row is "
+            f"its median run by {by}.",
+            "",
         ]
 
     def _latency(self) -> list[str]:
@@ -206,6 +217,7 @@ class Report:
             "differences are the work done per request, not queueing. Milliseconds; TTFB is the "
             "time to the first byte of the first event that carries text.",
             "",
+            *self._rounds_note("total p50"),
             *_table(["path", "total p50", "total p99", "TTFB p50", "TTFB p99"], rows),
         ]
 

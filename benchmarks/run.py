@@ -15,13 +15,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import profiling
-from bench import Bench, Settings, Workload, bench_config
+from bench import Bench, Run, Settings, Workload, bench_config
 from procs import Child, LoadGen, make_certs, raise_fd_limit, start_fake, start_null_proxy
 from report import Report
 
@@ -42,19 +43,28 @@ def run_all(b: Bench, report: Report) -> None:
                     ),
                 )
             report.add("throughput", b.measure(b.direct("gpt-bench", "chat", stream), c))
-    print("anthropic-shaped streaming at concurrency 20:", flush=True)
-    report.add("anthropic", b.measure(b.cursor("claude-bench", "chat", True), 20))
-    report.add("anthropic", b.measure(b.direct("claude-bench", "chat", True), 20))
-    report.add("anthropic", b.measure(b.floor("claude-bench"), 20))
+    print(f"anthropic-shaped streaming at concurrency 20 ({s.rounds} rounds):", flush=True)
+    paths = [b.cursor("claude-bench", "chat", True), b.direct("claude-bench", "chat", True)]
+    for run in medians(b, [*paths, b.floor("claude-bench")], 20, key=lambda r: r.rps):
+        report.add("anthropic", run)
     print("paced upstream (one event per 5 ms), concurrency 50:", flush=True)
     report.add("paced", b.measure(b.cursor("gpt-paced", "chat", True), 50))
     report.add("paced", b.measure(b.direct("gpt-paced", "chat", True), 50))
-    print(f"latency at concurrency 10, paced at {s.latency_rate:g} requests/s:", flush=True)
+    print(
+        f"latency at concurrency 10, paced at {s.latency_rate:g} requests/s ({s.rounds} rounds):",
+        flush=True,
+    )
     for model in ("gpt-bench", "claude-bench"):
-        for w in (b.cursor(model, "chat", True), b.direct(model, "chat", True), b.floor(model)):
-            report.add(
-                "latency", b.measure(w, 10, rate=s.latency_rate, duration=s.latency_duration)
-            )
+        paths = [b.cursor(model, "chat", True), b.direct(model, "chat", True), b.floor(model)]
+        for run in medians(
+            b,
+            paths,
+            10,
+            key=lambda r: r.ms("total", "p50"),
+            rate=s.latency_rate,
+            duration=s.latency_duration,
+        ):
+            report.add("latency", run)
     print("TLS handshakes (a new connection per request), concurrency 10:", flush=True)
     health = Workload(
         "GET /health, new connection",
@@ -65,6 +75,18 @@ def run_all(b: Bench, report: Report) -> None:
         stream=False,
     )
     report.add("tls", b.measure(health, 10, new_connection=True))
+
+
+def medians(
+    b: Bench, paths: list[Workload], c: int, key: Callable[[Run], float], **kw: Any
+) -> list[Run]:
+    """Each path measured `rounds` times, the paths taking turns (so a slow spell of the
+    machine falls on all of them), and for each the run with the median `key`."""
+    runs: list[list[Run]] = [[] for _ in paths]
+    for _ in range(b.settings.rounds):
+        for w, done in zip(paths, runs, strict=True):
+            done.append(b.measure(w, c, **kw))
+    return [sorted(done, key=key)[len(done) // 2] for done in runs]
 
 
 def run_memory(b: Bench, report: Report) -> None:
@@ -201,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         b = Bench(settings, workdir, certs, bench_config(port), upstream, loadgen)
         b.upstream_port = port
         b.null_proxy, b.null_port = start_null_proxy(workdir, port, certs)
-        report = Report(quick=args.quick)
+        report = Report(quick=args.quick, rounds=settings.rounds)
         try:
             b.start_gateway("gateway")
             assert b.gateway is not None
