@@ -111,7 +111,8 @@ async def test_a_deployment_at_its_rpm_is_skipped_and_all_at_rpm_is_a_429(
     answer = await ask(gw, "m")
     assert answer.status == 429 and answer.error["code"] == "no_deployment_available"
     assert "'m'" in answer.error["message"] and "limit" in answer.error["message"]
-    assert 55 <= int(answer.headers["retry-after"]) <= 60
+    # until the oldest request leaves the minute window (counted to the whole second)
+    assert 55 <= int(answer.headers["retry-after"]) <= 61
 
 
 async def test_a_deployment_over_its_tpm_is_skipped(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]

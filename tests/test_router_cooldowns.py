@@ -206,6 +206,23 @@ def test_memory_state_in_flight_and_windows() -> None:
     state.end("d")
     state.tokens("d", 100, 10.0)
     (view,) = state.view(["d"], 20.0)
-    assert (view.in_flight, view.requests, view.tokens, view.oldest_request) == (1, 2, 100, 0.0)
+    # the oldest request counts as made at the end of its second
+    assert (view.in_flight, view.requests, view.tokens, view.oldest_request) == (1, 2, 100, 1.0)
     (later,) = state.view(["d"], 65.0)
     assert (later.requests, later.tokens) == (1, 100)
+
+
+def test_memory_state_windows_keep_one_count_per_second_and_free_at_most_a_second_late() -> None:
+    state = MemoryState()
+    for i in range(10_000):  # a busy second: one count, not ten thousand timestamps
+        state.begin("d", 100.0 + i / 10_000)
+        state.tokens("d", 3, 100.0 + i / 10_000)
+    assert len(state._slot("d").requests._seconds) == 1
+    assert len(state._slot("d").tokens._seconds) == 1
+    state.begin("d", 130.5)
+    (view,) = state.view(["d"], 160.99)  # second 100 stays until all of it is a minute old
+    assert (view.requests, view.tokens, view.oldest_request) == (10_001, 30_000, 101.0)
+    (view,) = state.view(["d"], 161.0)  # all of second 100 is a minute old now
+    assert (view.requests, view.tokens, view.oldest_request) == (1, 0, 131.0)
+    (view,) = state.view(["d"], 191.0)
+    assert (view.requests, view.oldest_request) == (0, None)
