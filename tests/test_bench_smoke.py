@@ -30,3 +30,21 @@ def test_quick_benchmark_runs_the_real_gateway_and_prints_its_tables(tmp_path: P
     ):
         assert heading in done.stdout, heading
     assert out.read_text().startswith("# litecursor benchmark results")
+
+
+def test_compare_serves_another_commit_beside_the_working_tree() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare.py"), "HEAD", "--rounds", "1",
+         "--duration", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| Anthropic stream")]
+    assert [row.split(" | ")[1] for row in rows] == ["HEAD", "working tree"], rows
+    worktrees = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
+    )
+    assert "litecursor-compare-" not in worktrees.stdout  # removed again
