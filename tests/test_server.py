@@ -342,3 +342,19 @@ def test_access_lines_written_directly_match_the_logging_format() -> None:
     assert written[:19] == expected[:19]
     assert re.fullmatch(r",\d{3}", written[19:23])
     assert written[23:-1] == expected[23:]
+
+
+def test_an_access_line_to_a_broken_stream_does_not_fail_the_request() -> None:
+    import io
+
+    from litecursor.server.access import AccessLog
+
+    closed = io.StringIO()
+    closed.close()
+    AccessLog(closed).write("abc GET /v1/models 200")  # ValueError inside: swallowed
+
+    class Broken(io.StringIO):
+        def write(self, s: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    AccessLog(Broken()).write("abc GET /v1/models 200")
