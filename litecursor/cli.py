@@ -141,12 +141,13 @@ def _certs(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve
+    from .server.access import LOG_FORMAT
     from .tls import CertificateError, certificate_summary, server_context
 
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     # the format above uses none of these: skip looking them up for every record (the stack
     # walk for the caller's file and line is the costly one), as the logging HOWTO's

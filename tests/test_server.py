@@ -323,9 +323,9 @@ def test_access_lines_written_directly_match_the_logging_format() -> None:
     import logging
     import time
 
-    from litecursor.server.access import AccessLog
+    from litecursor.server.access import LOG_FORMAT, AccessLog
 
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = logging.Formatter(LOG_FORMAT)
     for _ in range(3):  # again if the clock ticked over to the next second meanwhile
         stream = io.StringIO()
         now = time.time()

@@ -16,6 +16,10 @@ from typing import TextIO
 
 log = logging.getLogger("litecursor.access")
 
+#: the format of every log line of `litecursor serve`; `AccessLog.write` writes the same
+#: (a test holds the two together)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 class AccessLog:
     __slots__ = ("_second", "_stamp", "_stream")
