@@ -91,7 +91,9 @@ def render(runs: dict[str, dict[str, list[Run]]], rounds: int) -> str:
         return f"{statistics.median(values):,.{0 if f == 'rps' else 3 if f == 'cpu' else 2}f}"
 
     lines = [
-        f"Medians of {rounds} runs each, the two sides taking turns.",
+        f"Medians of {rounds} runs each, the two sides taking turns."
+        if rounds > 1
+        else "One run each, the two sides one after the other.",
         "",
         "| load | gateway | req/s | CPU ms/req | total p50 ms | TTFB p50 ms |",
         "|---|---|---|---|---|---|",
