@@ -21,7 +21,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder, truncated
+from .base import SSEStreamDecoder, truncated, unreadable
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -116,12 +116,7 @@ class AnthropicStreamDecoder(SSEStreamDecoder):
         try:
             msg = orjson.loads(data)
         except orjson.JSONDecodeError:
-            out.append(
-                StreamError(
-                    f"the upstream sent an unreadable event: {data[:200]!r}",
-                    code="upstream_protocol_error",
-                )
-            )
+            out.append(unreadable(data))
             return
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind == "content_block_delta":

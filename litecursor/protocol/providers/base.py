@@ -113,6 +113,24 @@ def truncated() -> StreamError:
     return StreamError(TRUNCATED, code="upstream_stream_truncated")
 
 
+def unreadable(data: bytes, what: str = "event") -> StreamError:
+    """The event for a stream event whose JSON does not parse (`what`: the provider's word
+    for one, "event" or "chunk")."""
+    return StreamError(
+        f"the upstream sent an unreadable {what}: {data[:200]!r}", code="upstream_protocol_error"
+    )
+
+
+def bearer_headers(target: Target) -> dict[str, str]:
+    """JSON request headers with the key as `Authorization: Bearer` (OpenAI and the servers
+    that copy its API), then the deployment's own headers."""
+    headers = {"content-type": "application/json"}
+    if target.api_key:
+        headers["authorization"] = f"Bearer {target.api_key}"
+    headers.update(target.headers)
+    return headers
+
+
 class SSEStreamDecoder:
     """Base of the decoders of SSE-framed upstream streams: the framing is fed the bytes, each
     event goes to `_event`, and `_at_close` reports at the close whether the stream was finished."""

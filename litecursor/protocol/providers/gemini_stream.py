@@ -28,7 +28,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder
+from .base import SSEStreamDecoder, unreadable
 from .base import truncated as truncated_error
 
 _CONTENT_FILTER = frozenset((
@@ -300,8 +300,7 @@ def _parse_chunk(data: bytes, chunks: GeminiChunks, out: list[Event]) -> None:
     try:
         chunk = orjson.loads(data)
     except orjson.JSONDecodeError:
-        message = f"the upstream sent an unreadable chunk: {data[:200]!r}"
-        out.append(StreamError(message, code="upstream_protocol_error"))
+        out.append(unreadable(data, "chunk"))
         return
     chunks.chunk(chunk, out)
 

@@ -29,9 +29,11 @@ from .base import (
     Provider,
     SSEStreamDecoder,
     Target,
+    bearer_headers,
     join_url,
     short_call_id,
     truncated,
+    unreadable,
 )
 
 # providers that are OpenAI itself: they take OpenAI-only fields (verbosity, service_tier, ...)
@@ -194,14 +196,10 @@ class OpenAIChatProvider(Provider):
     name = "openai"
 
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
-        headers = {"content-type": "application/json"}
-        if target.api_key:
-            headers["authorization"] = f"Bearer {target.api_key}"
-        headers.update(target.headers)
         return HttpRequest(
             "POST",
             join_url(target.api_base, "chat/completions"),
-            headers,
+            bearer_headers(target),
             orjson.dumps(build_chat_body(req, target)),
         )
 
@@ -235,12 +233,7 @@ class ChatStreamDecoder(SSEStreamDecoder):
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            out.append(
-                StreamError(
-                    f"the upstream sent an unreadable chunk: {data[:200]!r}",
-                    code="upstream_protocol_error",
-                )
-            )
+            out.append(unreadable(data, "chunk"))
             return
         if not isinstance(chunk, dict):
             return

@@ -21,7 +21,15 @@ from ..types import (
     TextPart,
     ToolCall,
 )
-from .base import CALL_ID_MAX, HttpRequest, Provider, Target, join_url, short_call_id
+from .base import (
+    CALL_ID_MAX,
+    HttpRequest,
+    Provider,
+    Target,
+    bearer_headers,
+    join_url,
+    short_call_id,
+)
 from .openai_responses_stream import ResponsesStreamDecoder, decode_response_object
 
 _MIN_OUTPUT_TOKENS = 16  # the API rejects a smaller max_output_tokens
@@ -238,14 +246,10 @@ class OpenAIResponsesProvider(Provider):
     native_custom_tools = True
 
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
-        headers = {"content-type": "application/json"}
-        if target.api_key:
-            headers["authorization"] = f"Bearer {target.api_key}"
-        headers.update(target.headers)
         return HttpRequest(
             "POST",
             join_url(target.api_base or "https://api.openai.com/v1", "responses"),
-            headers,
+            bearer_headers(target),
             orjson.dumps(build_responses_body(req, target)),
         )
 

@@ -20,7 +20,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder, truncated
+from .base import SSEStreamDecoder, truncated, unreadable
 
 # HTTP status an in-stream error would have had before the stream started
 _ERROR_STATUS = {
@@ -163,8 +163,7 @@ class ResponsesStreamDecoder(SSEStreamDecoder):
         try:
             ev = orjson.loads(data)
         except orjson.JSONDecodeError:
-            message = f"the upstream sent an unreadable event: {data[:200]!r}"
-            out.append(StreamError(message, code="upstream_protocol_error"))
+            out.append(unreadable(data))
             return
         if isinstance(ev, dict):
             # the payload's `type` names the event; the SSE `event:` line stands in without it
