@@ -96,7 +96,28 @@ class _Turn:
         return idx, False
 
 
-class ChunkEncoder:
+class _TurnResults:
+    """What the shell reads back from an encoder or a builder once the turn is over."""
+
+    __slots__ = ("_turn",)
+
+    def __init__(self) -> None:
+        self._turn = _Turn()
+
+    @property
+    def usage(self) -> Usage | None:
+        return self._turn.usage
+
+    @property
+    def reasoning_items(self) -> list[dict[str, Any]]:
+        return self._turn.reasoning_items
+
+    @property
+    def call_ids(self) -> list[str]:
+        return self._turn.call_ids
+
+
+class ChunkEncoder(_TurnResults):
     """Streams events as `chat.completion.chunk` SSE bytes.
 
     One `id` and `created` per response, `model` is the name the client asked for, the first
@@ -113,7 +134,6 @@ class ChunkEncoder:
         "_role_head",
         "_role_sent",
         "_thinking",
-        "_turn",
         "closed",
         "created",
         "error",
@@ -135,7 +155,7 @@ class ChunkEncoder:
         self.model = model
         self._include_usage = include_usage
         self._reasoning = reasoning_display
-        self._turn = _Turn()
+        super().__init__()
         self._role_sent = False
         self._thinking = False  # inside an open <think> block
         self.closed = False
@@ -155,20 +175,8 @@ class ChunkEncoder:
         self._role_head = self._delta_head + b'"role":"assistant",'
 
     @property
-    def usage(self) -> Usage | None:
-        return self._turn.usage
-
-    @property
     def finish_reason(self) -> FinishReason | None:
         return self._turn.finish
-
-    @property
-    def reasoning_items(self) -> list[dict[str, Any]]:
-        return self._turn.reasoning_items
-
-    @property
-    def call_ids(self) -> list[str]:
-        return self._turn.call_ids
 
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._role_sent:
@@ -314,7 +322,7 @@ class ChunkEncoder:
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
 
-class CompletionBuilder:
+class CompletionBuilder(_TurnResults):
     """Collects events into one `chat.completion` object (non-streaming requests)."""
 
     def __init__(
@@ -324,22 +332,10 @@ class CompletionBuilder:
         self.created = created
         self.model = model
         self._reasoning_display = reasoning_display
-        self._turn = _Turn()
+        super().__init__()
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: list[dict[str, Any]] = []
-
-    @property
-    def usage(self) -> Usage | None:
-        return self._turn.usage
-
-    @property
-    def reasoning_items(self) -> list[dict[str, Any]]:
-        return self._turn.reasoning_items
-
-    @property
-    def call_ids(self) -> list[str]:
-        return self._turn.call_ids
 
     def feed(self, events: list[Event]) -> None:
         for ev in events:
