@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -12,6 +11,7 @@ from tests.fakes.routing import (
     ManualClock,
     anthropic_model,
     ask,
+    error_body,
     openai_model,
     router_of,
     start_anthropic,
@@ -20,19 +20,6 @@ from tests.fakes.routing import (
 from tests.harness import Gateway, text_of
 
 ANTHROPIC_TEXT = "Hello from the fake Anthropic upstream."
-
-
-def error_body(message: str, code: str | None = None) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": code,
-            }
-        }
-    ).encode()
 
 
 async def openai_to_anthropic(

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 
 from tests.fakes.common import FakeUpstream, Faults, Reply
-from tests.fakes.routing import ManualClock, ask, openai_model, router_of, start_openai
+from tests.fakes.routing import (
+    ManualClock,
+    ask,
+    error_body,
+    openai_model,
+    router_of,
+    start_openai,
+)
 from tests.harness import Gateway, text_of
 
 
@@ -33,19 +39,6 @@ async def single(
     clock = ManualClock()
     router_of(gw).clock = clock
     return gw, fake, clock
-
-
-def error_body(message: str, code: str | None = None) -> bytes:
-    return json.dumps(
-        {
-            "error": {
-                "message": message,
-                "type": "invalid_request_error",
-                "param": None,
-                "code": code,
-            }
-        }
-    ).encode()
 
 
 # --- where a retry lands ----------------------------------------------------------------------

@@ -35,10 +35,10 @@ async def start_anthropic(aiohttp_server: Any) -> tuple[FakeUpstream, str]:
     return fake, str(server.make_url(""))
 
 
-def openai_model(
-    name: str, base: str, id: str | None = None, model: str = "openai/gpt-4o", **params: Any
+def model_entry(
+    name: str, base: str, model: str, id: str | None = None, **params: Any
 ) -> dict[str, Any]:
-    """A `model_list` entry served by a fake OpenAI upstream."""
+    """A `model_list` entry for the fake upstream at `base`, with `model_info.id` when given."""
     entry: dict[str, Any] = {
         "model_name": name,
         "litellm_params": {"model": model, "api_base": base, "api_key": UPSTREAM_KEY, **params},
@@ -46,6 +46,13 @@ def openai_model(
     if id is not None:
         entry["model_info"] = {"id": id}
     return entry
+
+
+def openai_model(
+    name: str, base: str, id: str | None = None, model: str = "openai/gpt-4o", **params: Any
+) -> dict[str, Any]:
+    """A `model_list` entry served by a fake OpenAI upstream."""
+    return model_entry(name, base, model, id, **params)
 
 
 def anthropic_model(
@@ -55,13 +62,14 @@ def anthropic_model(
     model: str = "anthropic/claude-sonnet-4-5",
     **params: Any,
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "model_name": name,
-        "litellm_params": {"model": model, "api_base": base, "api_key": UPSTREAM_KEY, **params},
-    }
-    if id is not None:
-        entry["model_info"] = {"id": id}
-    return entry
+    """A `model_list` entry served by a fake Anthropic upstream."""
+    return model_entry(name, base, model, id, **params)
+
+
+def error_body(message: str, code: str | None = None) -> bytes:
+    """An OpenAI-shaped error body for a fault."""
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    return orjson.dumps({"error": error})
 
 
 @dataclass
