@@ -30,6 +30,9 @@ def test_quick_benchmark_runs_the_real_gateway_and_prints_its_tables(tmp_path: P
     ):
         assert heading in done.stdout, heading
     assert out.read_text().startswith("# litecursor benchmark results")
+    # the target loads ran twice each, in turns, and their median runs were kept
+    assert "Each path was measured 2 times, the paths taking turns" in done.stdout
+    assert done.stdout.count("bare aiohttp pass-through -> claude-bench c=20") == 2
 
 
 def test_compare_serves_another_commit_beside_the_working_tree() -> None:
