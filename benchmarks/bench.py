@@ -11,7 +11,7 @@ import orjson
 from procs import Child, LoadGen, machine_busy_seconds, start_gateway
 
 ROOT = Path(__file__).resolve().parents[1]
-REQUESTS = ROOT.parent / "shared" / "cursor" / "requests"
+REQUESTS = ROOT / "tests" / "data" / "cursor" / "requests"
 MASTER_KEY = "sk-bench-master-key"
 CHUNKS, CHARS = 20, 24  # content events per response, characters per event
 
@@ -190,7 +190,7 @@ class Bench:
     # -- workloads ------------------------------------------------------------------------
 
     def cursor(self, model: str, dialect: str, stream: bool) -> Workload:
-        """A recorded Cursor request (`shared/cursor/requests/`), or with `dialect` "short" a
+        """A recorded Cursor request (`tests/data/cursor/requests/`), or with `dialect` "short" a
         one-line chat request, sent to the gateway for `model`."""
         body = cursor_body(dialect, model, stream)
         scheme = "https" if self.tls else "http"
@@ -304,7 +304,7 @@ class Bench:
 
 
 def cursor_body(dialect: str, model: str, stream: bool) -> bytes:
-    """A recorded Cursor request (`shared/cursor/requests/`) aimed at `model`; with `dialect`
+    """A recorded Cursor request (`tests/data/cursor/requests/`) aimed at `model`; with `dialect`
     "short", a one-line chat request."""
     if dialect == "short":
         short = {"role": "user", "content": "Say hello."}

@@ -6,7 +6,6 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -153,7 +152,3 @@ def finish_reasons(payloads: list[Any]) -> list[str]:
         for c in payloads
         if isinstance(c, dict) and c.get("choices") and c["choices"][0].get("finish_reason")
     ]
-
-
-WIRE = Path(__file__).resolve().parents[1].parent / "shared" / "wire"
-CURSOR_REQUESTS = Path(__file__).resolve().parents[1].parent / "shared" / "cursor" / "requests"

@@ -1,4 +1,4 @@
-"""Every body Cursor sends (`shared/cursor/requests/`), to every upstream kind, end to end over TLS.
+"""Every body Cursor sends (`tests/data/cursor/requests/`), to every upstream kind, end to end over TLS.
 
 The fakes refuse what the real APIs refuse (unknown parameters, wrong tool shapes, over-long
 call ids, orphan tool results), so a 200 with the scripted answer means the translated request
@@ -16,7 +16,8 @@ import pytest
 
 from . import upstreams
 from .fakes.common import Reply, ToolCallSpec
-from .harness import CURSOR_REQUESTS, finish_reasons, text_of, tool_calls_of
+from .harness import finish_reasons, text_of, tool_calls_of
+from .paths import CURSOR_REQUESTS
 from .upstreams import KIND_NAMES, KINDS, MODEL, Serve, assert_chat_stream
 
 serve = upstreams.serve  # the fixture, where pytest looks for it

@@ -10,7 +10,7 @@ from litecursor.errors import InvalidRequestError
 from litecursor.protocol.inbound import parse_request
 from litecursor.protocol.types import ImagePart, Message, TextPart, ToolCall, ToolChoice
 
-from .harness import CURSOR_REQUESTS
+from .paths import CURSOR_REQUESTS
 
 
 def load(name: str) -> dict:  # type: ignore[type-arg]

@@ -39,7 +39,9 @@ from litecursor.protocol.types import (
     Usage,
 )
 from tests.fakes.anthropic_upstream import TOP_LEVEL, Invalid, make_app, validate
-from tests.fakes.common import WIRE, FakeUpstream, Reply, ToolCallSpec
+from tests.fakes.common import FakeUpstream, Reply, ToolCallSpec
+from tests.paths import CURSOR_REQUESTS as CURSOR_REQUEST_DIR
+from tests.paths import WIRE
 from tests.wire import Summary, summarise
 
 DIR = WIRE / "anthropic"
@@ -1003,7 +1005,7 @@ async def test_fake_requires_a_version_header(upstream: Any) -> None:
     assert resp.status == 400 and "anthropic-version" in (await resp.json())["error"]["message"]
 
 
-CURSOR_REQUESTS = sorted((WIRE.parent / "cursor" / "requests").glob("*.json"))
+CURSOR_REQUESTS = sorted(CURSOR_REQUEST_DIR.glob("*.json"))
 
 
 @pytest.mark.parametrize("path", CURSOR_REQUESTS, ids=lambda p: p.name)

@@ -42,8 +42,9 @@ from litecursor.protocol.types import (
     ToolChoice,
     Usage,
 )
-from tests.fakes.common import WIRE, FakeUpstream, Reply, ToolCallSpec
+from tests.fakes.common import FakeUpstream, Reply, ToolCallSpec
 from tests.fakes.gemini_upstream import SIGNATURE, Invalid, make_app, validate
+from tests.paths import WIRE
 from tests.wire import Summary, assert_split_invariant, decode, summarise
 
 DIR = WIRE / "gemini"

@@ -1,4 +1,4 @@
-"""The OpenAI Chat adapter against every recorded file of ../shared/wire/openai-chat/."""
+"""The OpenAI Chat adapter against every recorded file of tests/data/wire/openai-chat/."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ from litecursor.protocol.providers import Target, get_provider
 from litecursor.protocol.providers.openai_chat import ChatStreamDecoder, build_chat_body
 from litecursor.protocol.types import Finish, RefusalDelta, StreamError, Usage
 
-from .wire import WIRE, assert_split_invariant, calls, errors, finishes, text, usages
+from .paths import WIRE
+from .wire import assert_split_invariant, calls, errors, finishes, text, usages
 
 DIR = WIRE / "openai-chat"
 PROVIDER = get_provider("openai_chat")

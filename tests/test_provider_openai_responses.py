@@ -35,7 +35,8 @@ from litecursor.protocol.types import (
     Usage,
 )
 from tests.fakes import openai_responses_upstream
-from tests.fakes.common import WIRE, FakeUpstream, Reply, ToolCallSpec
+from tests.fakes.common import FakeUpstream, Reply, ToolCallSpec
+from tests.paths import CURSOR_REQUESTS, WIRE
 
 P = OpenAIResponsesProvider()
 RESP = WIRE / "openai-responses"
@@ -749,7 +750,7 @@ async def test_fake_accepts_what_the_adapter_makes_of_cursor_bodies(
     upstream: Any, name: str
 ) -> None:
     _, client = upstream
-    cursor_body = orjson.loads((WIRE.parent / "cursor" / "requests" / name).read_bytes())
+    cursor_body = orjson.loads((CURSOR_REQUESTS / name).read_bytes())
     status, data = await send(client, P.build_request(parse_request(cursor_body), target()))
     assert status == 200, data
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from litecursor.protocol.providers.base import StreamDecoder
@@ -19,8 +18,6 @@ from litecursor.protocol.types import (
     ToolCallStart,
     Usage,
 )
-
-WIRE = Path(__file__).resolve().parents[1].parent / "shared" / "wire"
 
 
 def decode(make: Callable[[], StreamDecoder], pieces: list[bytes]) -> list[Event]:

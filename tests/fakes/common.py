@@ -15,12 +15,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-
-WIRE = Path(__file__).resolve().parents[2].parent / "shared" / "wire"
 
 
 @dataclass
