@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from litecursor.config import ConfigError, load, parse
+from litecursor.protocol.providers import RequestDefaults
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -42,7 +43,9 @@ def test_a_litellm_style_deployment_is_resolved() -> None:
     (d,) = c.deployments
     assert (d.model_name, d.adapter, d.target.model) == ("gpt-4o", "openai_chat", "gpt-4o")
     assert d.target.api_base == "http://vllm:8000/v1" and d.target.api_key == "sk-1"
-    assert d.timeout == 30 and d.target.defaults == {"max_tokens": 1000, "temperature": 0.2}
+    assert d.timeout == 30 and d.target.defaults == RequestDefaults(
+        max_tokens=1000, temperature=0.2
+    )
     assert d.target.headers == {"X-Team": "a"}
 
 
@@ -274,3 +277,75 @@ def test_the_documented_config_examples_validate(doc: str) -> None:
         data = yaml.safe_load(block)
         data.setdefault("general_settings", {"master_key": "k"})
         assert parse(data, environ=env).deployments
+
+
+def test_every_option_an_adapter_reads_is_settable_and_typed() -> None:
+    c = cfg(
+        [
+            {
+                "model_name": "g",
+                "litellm_params": {
+                    "model": "gemini/gemini-2.5-pro",
+                    "api_key": "k",
+                    "top_k": 40,
+                    "seed": 7,
+                    "presence_penalty": -0.5,
+                    "reasoning_effort": "low",
+                    "thinking_budget": 2048,
+                    "safety_settings": [
+                        {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}
+                    ],
+                    "stream_usage": False,
+                    "mock_delay": 0.5,
+                },
+            }
+        ],
+        litecursor_settings={"prompt_caching": "off"},
+    )
+    (d,) = c.deployments
+    assert d.target.defaults == RequestDefaults(
+        top_k=40, seed=7, presence_penalty=-0.5, reasoning_effort="low"
+    )
+    o = d.target.options
+    assert (o.thinking_budget, o.stream_usage, o.prompt_caching, o.mock_delay) == (
+        2048,
+        False,
+        False,
+        0.5,
+    )
+    assert o.safety_settings == (
+        {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "path", "message"),
+    [
+        ({"reasoning_effort": "max"}, "reasoning_effort", "is not one of"),
+        ({"top_k": 1.5}, "top_k", "whole number"),
+        ({"safety_settings": ["BLOCK_NONE"]}, "safety_settings[0]", "must be a mapping"),
+        ({"stream_usage": "no"}, "stream_usage", "true or false"),
+        ({"include_thoughts": True}, "include_thoughts", "unknown key"),
+    ],
+)
+def test_a_bad_adapter_option_is_refused_naming_its_path(
+    params: dict[str, object], path: str, message: str
+) -> None:
+    lp = {"model": "gemini/gemini-2.5-pro", "api_key": "k", **params}
+    with pytest.raises(ConfigError) as e:
+        cfg([{"model_name": "g", "litellm_params": lp}])
+    assert f"model_list[0].litellm_params.{path}" in str(e.value) and message in str(e.value)
+
+
+def test_prompt_caching_accepts_auto_and_off_only() -> None:
+    lp = {"model": "anthropic/claude-sonnet-4-5", "api_key": "k"}
+    assert (
+        cfg([{"model_name": "c", "litellm_params": lp}])
+        .deployments[0]
+        .target.options.prompt_caching
+    )
+    with pytest.raises(ConfigError, match=r"litecursor_settings\.prompt_caching"):
+        cfg(
+            [{"model_name": "c", "litellm_params": lp}],
+            litecursor_settings={"prompt_caching": "yes"},
+        )

@@ -21,7 +21,7 @@ from litecursor.errors import (
 from litecursor.protocol.providers import get_provider
 from litecursor.protocol.providers.anthropic import AnthropicProvider, tool_id
 from litecursor.protocol.providers.anthropic_stream import AnthropicStreamDecoder
-from litecursor.protocol.providers.base import Target
+from litecursor.protocol.providers.base import AdapterOptions, RequestDefaults, Target
 from litecursor.protocol.tools import custom_tool_parameters
 from litecursor.protocol.types import (
     ChatRequest,
@@ -447,9 +447,12 @@ def test_api_version_overrides_the_version_header() -> None:
 
 @pytest.mark.parametrize(
     ("req_max", "defaults", "want"),
-    [(100, {}, 100), (None, {"max_tokens": 300}, 300), (None, {}, 8192)],
-)
-def test_max_tokens_is_always_set(req_max: int | None, defaults: dict[str, Any], want: int) -> None:
+    [(100, RequestDefaults(), 100), (None, RequestDefaults(max_tokens=300), 300),
+     (None, RequestDefaults(), 8192)],
+)  # fmt: skip
+def test_max_tokens_is_always_set(
+    req_max: int | None, defaults: RequestDefaults, want: int
+) -> None:
     body = body_of(chat(user("hi"), max_tokens=req_max), replace(TARGET, defaults=defaults))
     assert body["max_tokens"] == want
 
@@ -725,7 +728,7 @@ def test_no_effort_or_effort_none_means_no_thinking() -> None:
 
 
 def test_configured_budget_overrides_the_table_and_turns_thinking_on() -> None:
-    target = replace(TARGET, options={"thinking_budget": 5000})
+    target = replace(TARGET, options=AdapterOptions(thinking_budget=5000))
     assert (
         body_of(chat(user("x"), reasoning_effort="low"), target)["thinking"]["budget_tokens"]
         == 5000
@@ -733,7 +736,7 @@ def test_configured_budget_overrides_the_table_and_turns_thinking_on() -> None:
     assert body_of(chat(user("x")), target)["thinking"]["budget_tokens"] == 5000
     assert "thinking" not in body_of(chat(user("x"), reasoning_effort="none"), target)
     assert "thinking" not in body_of(
-        chat(user("x")), replace(TARGET, options={"thinking_budget": 0})
+        chat(user("x")), replace(TARGET, options=AdapterOptions(thinking_budget=0))
     )
 
 
@@ -790,7 +793,7 @@ def test_prompt_cache_breakpoints_mark_tools_system_and_newest_block() -> None:
     assert body["system"][-1]["cache_control"] == ephemeral
     assert body["messages"][-1]["content"][-1]["cache_control"] == ephemeral
     assert orjson.dumps(body).count(b"cache_control") == 3
-    no_cache = body_of(req, replace(TARGET, options={"prompt_caching": False}))
+    no_cache = body_of(req, replace(TARGET, options=AdapterOptions(prompt_caching=False)))
     assert b"cache_control" not in orjson.dumps(no_cache)
 
 

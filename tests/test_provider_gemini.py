@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from litecursor.errors import (
     UpstreamRateLimitError,
 )
 from litecursor.protocol.providers import get_provider
-from litecursor.protocol.providers.base import Target
+from litecursor.protocol.providers.base import AdapterOptions, RequestDefaults, Target
 from litecursor.protocol.providers.gemini import (
     DUMMY_THOUGHT_SIGNATURE,
     GeminiArrayStreamDecoder,
@@ -683,7 +684,7 @@ def test_target_defaults_fill_unset_parameters() -> None:
         "gemini",
         "gemini-2.5-flash",
         BASE,
-        defaults={"max_tokens": 50, "temperature": 1.0, "top_k": 40},
+        defaults=RequestDefaults(max_tokens=50, temperature=1.0, top_k=40),
     )
     gen = body_of(chat(user("x"), temperature=0.0), target)["generationConfig"]
     assert gen == {"maxOutputTokens": 50, "temperature": 0.0, "topK": 40}
@@ -728,20 +729,18 @@ def test_no_effort_sends_no_thinking_config_and_options_override() -> None:
         "gemini",
         "gemini-2.5-flash",
         BASE,
-        options={"thinking_budget": 300, "include_thoughts": False},
+        options=AdapterOptions(thinking_budget=300),
     )
     gen = body_of(chat(user("x"), reasoning_effort="high"), target)["generationConfig"]
-    assert gen["thinkingConfig"] == {"thinkingBudget": 300, "includeThoughts": False}
+    assert gen["thinkingConfig"] == {"thinkingBudget": 300, "includeThoughts": True}
+    off = replace(target, options=AdapterOptions(thinking_budget=0))
+    gen = body_of(chat(user("x"), reasoning_effort="high"), off)["generationConfig"]
+    assert gen["thinkingConfig"] == {"thinkingBudget": 0, "includeThoughts": False}
 
 
-@pytest.mark.parametrize(
-    ("model", "options"),
-    [("gemini-2.0-flash", {}), ("gemini-1.5-pro", {}), ("gemini-2.5-flash", {"thinking": False})],
-)
-def test_models_that_cannot_think_get_no_thinking_config(
-    model: str, options: dict[str, Any]
-) -> None:
-    target = Target("gemini", model, BASE, options=options)
+@pytest.mark.parametrize("model", ["gemini-2.0-flash", "gemini-1.5-pro"])
+def test_models_that_cannot_think_get_no_thinking_config(model: str) -> None:
+    target = Target("gemini", model, BASE)
     assert "generationConfig" not in body_of(chat(user("x"), reasoning_effort="high"), target)
 
 

@@ -10,7 +10,7 @@ from yarl import URL
 
 from litecursor.errors import UpstreamBadRequestError, UpstreamRateLimitError
 from litecursor.protocol.inbound import parse_request
-from litecursor.protocol.providers import HttpRequest, Target
+from litecursor.protocol.providers import HttpRequest, RequestDefaults, Target
 from litecursor.protocol.providers.base import short_call_id
 from litecursor.protocol.providers.openai_responses import OpenAIResponsesProvider
 from litecursor.protocol.providers.openai_responses_stream import ResponsesStreamDecoder
@@ -244,16 +244,23 @@ def test_tool_choice_and_parallel_calls_are_left_out_without_tools() -> None:
 
 def test_max_output_tokens_from_request_else_defaults_and_never_below_16() -> None:
     assert (
-        body_of(request(max_tokens=500), target(defaults={"max_tokens": 9}))["max_output_tokens"]
+        body_of(request(max_tokens=500), target(defaults=RequestDefaults(max_tokens=9)))[
+            "max_output_tokens"
+        ]
         == 500
     )
-    assert body_of(request(), target(defaults={"max_tokens": 900}))["max_output_tokens"] == 900
+    assert (
+        body_of(request(), target(defaults=RequestDefaults(max_tokens=900)))["max_output_tokens"]
+        == 900
+    )
     assert body_of(request(max_tokens=1))["max_output_tokens"] == 16
     assert "max_output_tokens" not in body_of(request())
 
 
 def test_temperature_and_top_p_from_request_else_defaults() -> None:
-    b = body_of(request(temperature=0.2), target(defaults={"temperature": 1.0, "top_p": 0.9}))
+    b = body_of(
+        request(temperature=0.2), target(defaults=RequestDefaults(temperature=1.0, top_p=0.9))
+    )
     assert (b["temperature"], b["top_p"]) == (0.2, 0.9)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..config import Deployment
-from ..config_router import wildcard_regex
+from ..config.router import wildcard_regex
 
 
 @dataclass(frozen=True, slots=True)

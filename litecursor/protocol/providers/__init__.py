@@ -6,12 +6,14 @@ import importlib
 from dataclasses import dataclass
 from functools import cache
 
-from .base import HttpRequest, Provider, StreamDecoder, Target
+from .base import AdapterOptions, HttpRequest, Provider, RequestDefaults, StreamDecoder, Target
 
 __all__ = [
+    "AdapterOptions",
     "HttpRequest",
     "Provider",
     "ProviderSpec",
+    "RequestDefaults",
     "StreamDecoder",
     "Target",
     "UnknownProviderError",

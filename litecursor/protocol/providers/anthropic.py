@@ -25,7 +25,7 @@ DEFAULT_MAX_TOKENS = 8192
 MIN_THINKING_BUDGET = 1024  # the API rejects a smaller budget
 #: reasoning effort -> thinking budget. low/medium/high are LiteLLM's defaults, so a config moved
 #: from LiteLLM thinks as much as before; "minimal" is raised to the API's minimum.
-#: `options.thinking_budget` in a deployment overrides the table (0 turns thinking off).
+#: `litellm_params.thinking_budget` in a deployment overrides the table (0 turns thinking off).
 THINKING_BUDGETS: dict[str, int] = {
     "minimal": 1024,
     "low": 1024,
@@ -256,8 +256,8 @@ def _tool_choice(req: ChatRequest, declared_only: bool) -> dict[str, Any] | None
 def _thinking_budget(req: ChatRequest, target: Target, turns: list[dict[str, Any]]) -> int | None:
     effort = req.reasoning_effort
     if effort is None:
-        effort = target.defaults.get("reasoning_effort")
-    explicit = target.options.get("thinking_budget")
+        effort = target.defaults.reasoning_effort
+    explicit = target.options.thinking_budget
     if effort == "none" or (effort is None and explicit is None):
         return None
     budget = (
@@ -315,7 +315,7 @@ def build_messages_body(req: ChatRequest, target: Target) -> dict[str, Any]:
     system, turns = _turns(req)
     if turns[-1]["role"] == "assistant":
         _strip_prefill(turns)
-    max_tokens = req.max_tokens or target.defaults.get("max_tokens") or DEFAULT_MAX_TOKENS
+    max_tokens = req.max_tokens or target.defaults.max_tokens or DEFAULT_MAX_TOKENS
     body: dict[str, Any] = {"model": target.model, "max_tokens": int(max_tokens)}
     if system:
         body["system"] = system
@@ -334,15 +334,15 @@ def build_messages_body(req: ChatRequest, target: Target) -> dict[str, Any]:
             body["max_tokens"] = budget + body["max_tokens"]
     else:  # the API refuses sampling parameters while thinking
         temperature = (
-            req.temperature if req.temperature is not None else target.defaults.get("temperature")
+            req.temperature if req.temperature is not None else target.defaults.temperature
         )
         if temperature is not None:  # OpenAI's range is 0-2, this API's 0-1
             body["temperature"] = min(float(temperature), 1.0)
-        top_p = req.top_p if req.top_p is not None else target.defaults.get("top_p")
+        top_p = req.top_p if req.top_p is not None else target.defaults.top_p
         if top_p is not None:
             body["top_p"] = top_p
-        if target.defaults.get("top_k") is not None:
-            body["top_k"] = target.defaults["top_k"]
+        if target.defaults.top_k is not None:
+            body["top_k"] = target.defaults.top_k
     stops = [s for s in req.stop if s.strip()]  # whitespace-only stop sequences are refused
     if stops:
         body["stop_sequences"] = stops
@@ -350,7 +350,7 @@ def build_messages_body(req: ChatRequest, target: Target) -> dict[str, Any]:
         body["metadata"] = {"user_id": req.user[:256]}
     if req.stream:
         body["stream"] = True
-    if target.options.get("prompt_caching", True):
+    if target.options.prompt_caching:
         _mark_cache(body)
     return body
 

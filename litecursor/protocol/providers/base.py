@@ -17,12 +17,40 @@ from ..types import ChatRequest, Event, StreamError
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
-    """The provider-facing half of a deployment: where to send and with which credentials.
+class RequestDefaults:
+    """Request parameters from a deployment's `litellm_params`, used when the client sent none."""
 
-    `defaults` are request parameters from the config (`max_tokens`, `temperature`, ...) used
-    when the client did not send them; `options` are provider-specific settings.
-    """
+    max_tokens: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    #: Anthropic and Gemini only (OpenAI's APIs have no top_k)
+    top_k: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    reasoning_effort: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AdapterOptions:
+    """Provider-specific settings of a deployment, each settable in `litellm_params`."""
+
+    #: Anthropic and Gemini: thinking tokens, overriding the effort table (0 turns thinking off)
+    thinking_budget: int | None = None
+    #: Gemini: `safetySettings`, passed through as written
+    safety_settings: tuple[Mapping[str, Any], ...] | None = None
+    #: Chat Completions: ask for the usage chunk (`stream_options.include_usage`); some
+    #: OpenAI-compatible servers refuse `stream_options`
+    stream_usage: bool = True
+    #: Anthropic: place prompt-caching breakpoints (`litecursor_settings.prompt_caching`)
+    prompt_caching: bool = True
+    #: mock/: seconds between streamed chunks
+    mock_delay: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The provider-facing half of a deployment: where to send and with which credentials."""
 
     provider: str
     model: str
@@ -30,8 +58,8 @@ class Target:
     api_key: str | None = None
     api_version: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)
+    defaults: RequestDefaults = RequestDefaults()
+    options: AdapterOptions = AdapterOptions()
 
 
 @dataclass(frozen=True, slots=True)

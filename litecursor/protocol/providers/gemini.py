@@ -28,10 +28,10 @@ Choices made where the API leaves room (each is relied on by tests):
       xhigh     32768 for "pro" models, else 24576               true
       other     -1 (dynamic)                                     true
 
-  `target.options` may set `thinking_budget` (int) and `include_thoughts` (bool) instead, or
-  `thinking: false` to send none; Gemini 1.x/2.0 models, which cannot think, never get one.
+  A deployment's `litellm_params.thinking_budget` sets the budget instead; Gemini 1.x/2.0
+  models, which cannot think, never get one.
 * Presence/frequency penalties are not sent: several Gemini models reject them. At most five
-  stop sequences are sent, the API's limit. `options.safety_settings` is passed through.
+  stop sequences are sent, the API's limit. `litellm_params.safety_settings` is passed through.
 * Streaming always asks for `alt=sse`; `GeminiArrayStreamDecoder` reads the JSON-array framing
   the API uses without it. Response decoding lives in `gemini_stream`, schema translation in
   `gemini_schema`.
@@ -192,12 +192,10 @@ def gemini_tools(req: ChatRequest) -> list[dict[str, Any]]:
     return [{"functionDeclarations": decls}] if decls else []
 
 
-def thinking_config(
-    effort: str | None, model: str, options: Mapping[str, Any]
-) -> dict[str, Any] | None:
-    """`thinkingConfig` for a reasoning effort (the table in the module docstring)."""
-    budget = options.get("thinking_budget")
-    if (effort is None and budget is None) or options.get("thinking") is False:
+def thinking_config(effort: str | None, model: str, budget: int | None) -> dict[str, Any] | None:
+    """`thinkingConfig` for a reasoning effort, or the deployment's `thinking_budget` (the
+    table in the module docstring)."""
+    if effort is None and budget is None:
         return None
     name = model.removeprefix("models/")
     if name.startswith(_NO_THINKING) and "thinking" not in name:
@@ -210,10 +208,8 @@ def thinking_config(
             budget = _BUDGETS.get(effort or "", -1)
             if budget > _FLASH_BUDGET_MAX and not pro:
                 budget = _FLASH_BUDGET_MAX
-    include = options.get("include_thoughts")
-    if include is None:
-        include = effort != "none"
-    return {"thinkingBudget": int(budget), "includeThoughts": bool(include)}
+    # a budget of 0 turns thinking off: there are no thoughts to include
+    return {"thinkingBudget": int(budget), "includeThoughts": effort != "none" and budget != 0}
 
 
 def build_gemini_body(req: ChatRequest, target: Target) -> dict[str, Any]:
@@ -232,8 +228,8 @@ def build_gemini_body(req: ChatRequest, target: Target) -> dict[str, Any]:
             if tc.name:
                 config["allowedFunctionNames"] = [tc.name]
             body["toolConfig"] = {"functionCallingConfig": config}
-    if isinstance(target.options.get("safety_settings"), list):
-        body["safetySettings"] = target.options["safety_settings"]
+    if target.options.safety_settings is not None:
+        body["safetySettings"] = list(target.options.safety_settings)
     gen: dict[str, Any] = {}
     for field, key in (
         ("max_tokens", "maxOutputTokens"),
@@ -243,11 +239,11 @@ def build_gemini_body(req: ChatRequest, target: Target) -> dict[str, Any]:
     ):
         value = getattr(req, field)
         if value is None:
-            value = target.defaults.get(field)
+            value = getattr(target.defaults, field)
         if value is not None:
             gen[key] = value
-    if target.defaults.get("top_k") is not None:
-        gen["topK"] = target.defaults["top_k"]
+    if target.defaults.top_k is not None:
+        gen["topK"] = target.defaults.top_k
     if req.stop:
         gen["stopSequences"] = list(req.stop[:_STOP_SEQUENCES_MAX])
     rf = req.response_format
@@ -255,8 +251,8 @@ def build_gemini_body(req: ChatRequest, target: Target) -> dict[str, Any]:
         gen["responseMimeType"] = "application/json"
         if rf.type == "json_schema" and rf.schema:
             gen["responseSchema"] = gemini_schema(rf.schema)
-    effort = req.reasoning_effort or target.defaults.get("reasoning_effort")
-    thinking = thinking_config(effort, target.model, target.options)
+    effort = req.reasoning_effort or target.defaults.reasoning_effort
+    thinking = thinking_config(effort, target.model, target.options.thinking_budget)
     if thinking is not None:
         gen["thinkingConfig"] = thinking
     if gen:

@@ -50,7 +50,7 @@ class MockProvider(OpenAIChatProvider):
 
     def delay(self, target: Target) -> float:
         """Seconds between streamed chunks (`litellm_params.mock_delay`)."""
-        return float(target.options.get("mock_delay", 0.0))
+        return target.options.mock_delay
 
 
 class _Answer:

@@ -131,7 +131,7 @@ def build_chat_body(req: ChatRequest, target: Target) -> dict[str, Any]:
     body: dict[str, Any] = {"model": target.model, "messages": chat_messages(req)}
     if req.stream:
         body["stream"] = True
-        if target.options.get("stream_usage", True):
+        if target.options.stream_usage:
             body["stream_options"] = {"include_usage": True}
     if req.tools:
         body["tools"] = chat_tools(req)
@@ -142,19 +142,17 @@ def build_chat_body(req: ChatRequest, target: Target) -> dict[str, Any]:
             )
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
-    max_tokens = req.max_tokens if req.max_tokens is not None else target.defaults.get("max_tokens")
+    max_tokens = req.max_tokens if req.max_tokens is not None else target.defaults.max_tokens
     if max_tokens is not None:
         # OpenAI's reasoning models refuse `max_tokens`; most compatible servers only know it
         body["max_completion_tokens" if family else "max_tokens"] = max_tokens
-    temperature = (
-        req.temperature if req.temperature is not None else target.defaults.get("temperature")
-    )
+    temperature = req.temperature if req.temperature is not None else target.defaults.temperature
     if temperature is not None:
         body["temperature"] = temperature
     for name in ("top_p", "seed", "presence_penalty", "frequency_penalty"):
         value = getattr(req, name)
         if value is None:
-            value = target.defaults.get(name)
+            value = getattr(target.defaults, name)
         if value is not None:
             body[name] = value
     if req.stop:

@@ -200,20 +200,16 @@ def build_responses_body(req: ChatRequest, target: Target) -> dict[str, Any]:
         if req.parallel_tool_calls is not None:
             body["parallel_tool_calls"] = req.parallel_tool_calls
     d = target.defaults
-    max_tokens = (
-        req.max_tokens
-        if req.max_tokens is not None
-        else d.get("max_tokens", d.get("max_output_tokens"))
-    )
+    max_tokens = req.max_tokens if req.max_tokens is not None else d.max_tokens
     if max_tokens is not None:
         body["max_output_tokens"] = max(int(max_tokens), _MIN_OUTPUT_TOKENS)
-    effort = req.reasoning_effort if req.reasoning_effort is not None else d.get("reasoning_effort")
+    effort = req.reasoning_effort if req.reasoning_effort is not None else d.reasoning_effort
     # reasoning models refuse sampling parameters (400 "Unsupported parameter: 'temperature'")
     sampling = effort is None or effort == "none"
     for name in ("temperature", "top_p"):
         value = getattr(req, name)
         if value is None:
-            value = d.get(name)
+            value = getattr(d, name)
         if value is not None and sampling:
             body[name] = value
     reasoning = _reasoning(effort, req.reasoning_summary)

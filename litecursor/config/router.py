@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config_values import ConfigError, ValueReader
+from .values import ConfigError, ValueReader
 
 ROUTING_STRATEGIES = (
     "simple-shuffle",
@@ -156,21 +156,21 @@ def read_router_settings(
         _check_model(t, names, alias_t, f"{where['default_fallbacks']}.default_fallbacks")
     return RouterSettings(
         routing_strategy=strategy,
-        num_retries=p._int_or(merged, "num_retries", where.get("num_retries", path), d.num_retries),
-        retry_after=p._num_or(raw, "retry_after", path, d.retry_after),
-        allowed_fails=p._int_or(raw, "allowed_fails", path, d.allowed_fails),
-        cooldown_time=p._num_or(raw, "cooldown_time", path, d.cooldown_time),
-        timeout=p._positive(merged, "timeout", where.get("timeout", path), d.timeout),
+        num_retries=p.int_or(merged, "num_retries", where.get("num_retries", path), d.num_retries),
+        retry_after=p.num_or(raw, "retry_after", path, d.retry_after),
+        allowed_fails=p.int_or(raw, "allowed_fails", path, d.allowed_fails),
+        cooldown_time=p.num_or(raw, "cooldown_time", path, d.cooldown_time),
+        timeout=p.positive(merged, "timeout", where.get("timeout", path), d.timeout),
         stream_timeout=p.opt_num(raw, "stream_timeout", f"{path}.stream_timeout"),
-        connect_timeout=p._positive(raw, "connect_timeout", path, d.connect_timeout),
-        idle_timeout=p._positive(raw, "idle_timeout", path, d.idle_timeout),
+        connect_timeout=p.positive(raw, "connect_timeout", path, d.connect_timeout),
+        idle_timeout=p.positive(raw, "idle_timeout", path, d.idle_timeout),
         lowest_latency_buffer=d.lowest_latency_buffer if buffer is None else float(buffer),
         fallbacks=fallbacks("fallbacks"),
         context_window_fallbacks=fallbacks("context_window_fallbacks"),
         content_policy_fallbacks=fallbacks("content_policy_fallbacks"),
         default_fallbacks=default_fb,
         model_group_alias=alias_t,
-        max_retry_wait=p._num_or(raw, "max_retry_wait", path, d.max_retry_wait),
+        max_retry_wait=p.num_or(raw, "max_retry_wait", path, d.max_retry_wait),
         disable_cooldowns=bool(raw.get("disable_cooldowns", False)),
     )
 

@@ -21,7 +21,7 @@ class ConfigError(Exception):
 
 
 # Keys LiteLLM documents that we accept but do not act on yet: reported, never silently dropped.
-_KNOWN_UNSUPPORTED = {
+KNOWN_UNSUPPORTED = {
     "general_settings": {
         "database_url",
         "database_connection_pool_limit",
@@ -178,7 +178,7 @@ class ValueReader:
     def only(self, obj: dict[str, Any], path: str, allowed: set[str]) -> None:
         """Unknown keys: known LiteLLM ones are warned about, anything else is an error."""
         section = path.rsplit(".", 1)[-1].split("[")[0] if path else ""
-        known = _KNOWN_UNSUPPORTED.get(section, set())
+        known = KNOWN_UNSUPPORTED.get(section, set())
         for key in obj:
             if key in allowed:
                 continue
@@ -189,16 +189,19 @@ class ValueReader:
                 hint = f"; known keys: {', '.join(sorted(allowed))}" if allowed else ""
                 raise ConfigError(full, f"unknown key{hint}")
 
-    def _positive(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
-        v = self._num_or(raw, key, path, default)
+    def positive(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
+        """`raw[key]` (seconds) or `default`; must be more than 0."""
+        v = self.num_or(raw, key, path, default)
         if v <= 0:
             raise ConfigError(f"{path}.{key}", "must be more than 0 seconds")
         return v
 
-    def _int_or(self, raw: dict[str, Any], key: str, path: str, default: int) -> int:
+    def int_or(self, raw: dict[str, Any], key: str, path: str, default: int) -> int:
+        """`raw[key]` as a whole number, or `default`; `path` is the section's."""
         v = self.opt_int(raw, key, f"{path}.{key}")
         return default if v is None else v
 
-    def _num_or(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
+    def num_or(self, raw: dict[str, Any], key: str, path: str, default: float) -> float:
+        """`raw[key]` as a number, or `default`; `path` is the section's."""
         v = self.opt_num(raw, key, f"{path}.{key}")
         return default if v is None else float(v)

@@ -1,0 +1,20 @@
+"""config.yaml (LiteLLM's schema) -> typed, validated settings, read once at start.
+
+`values` reads typed values with their paths, `models` the `model_list`, `router` the
+`router_settings`, `settings` the whole file into one `Config`.
+"""
+
+from .models import Deployment
+from .router import RouterSettings
+from .settings import MASTER_KEY_ENV, Config, load, parse
+from .values import ConfigError
+
+__all__ = [
+    "MASTER_KEY_ENV",
+    "Config",
+    "ConfigError",
+    "Deployment",
+    "RouterSettings",
+    "load",
+    "parse",
+]
