@@ -13,7 +13,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, process
 from .config import Config, ConfigError, load
 
 EXIT_USAGE = 2
@@ -149,13 +149,6 @@ def _serve(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format=LOG_FORMAT,
     )
-    # the format above uses none of these: skip looking them up for every record (the stack
-    # walk for the caller's file and line is the costly one), as the logging HOWTO's
-    # "Optimization" section describes; it matters for the access line of every request
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
     if args.no_access_log:
         logging.getLogger("litecursor.access").setLevel(logging.WARNING)
     config = _load(args.config)
@@ -191,7 +184,7 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"models: {', '.join(config.model_names)}", file=sys.stderr)
     loop_factory, loop_name = _event_loop(args.no_uvloop)
     print(f"litecursor: event loop: {loop_name}", file=sys.stderr)
-    _raise_open_file_limit()
+    process.tune(uvloop=loop_factory is not None)
     return _run(
         serve(
             config,
@@ -213,32 +206,8 @@ def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop]
             raise ImportError
         import uvloop
     except ImportError:
-        _small_tls_read_buffers()
         return None, "asyncio (uvloop disabled)" if disabled else "asyncio"
     return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
-
-
-def _small_tls_read_buffers() -> None:
-    """asyncio's TLS transport gives each connection a zero-filled 256 KiB read buffer
-    (`SSLProtocol.max_size`): 280 KB of memory per open stream, where uvloop's costs 29 KB.
-    A TLS record holds at most 16 KiB, so a 16 KiB buffer reads as much per call as matters
-    (42 KB per connection, measured in `make bench`)."""
-    from asyncio import sslproto
-
-    sslproto.SSLProtocol.max_size = 16 * 1024
-
-
-def _raise_open_file_limit() -> None:
-    """Each open stream holds two sockets (client and upstream); the usual soft limit of
-    1024 would cap the gateway near 500 streams, so take the hard limit, as Go servers do."""
-    try:
-        import resource
-    except ImportError:  # not on this platform
-        return
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _run(
