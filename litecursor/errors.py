@@ -9,7 +9,8 @@ class LitecursorError(Exception):
     """Base of every error litecursor reports to a client.
 
     Each subclass fixes the HTTP status and the OpenAI error ``type``; an instance carries
-    the message, the offending ``param`` (a dotted path into the request body) and a ``code``.
+    the message, the offending ``param`` (a dotted path into the request body), a ``code``,
+    and for a failure an upstream reported, the status it answered with (``upstream_status``).
     """
 
     status: ClassVar[int] = 500
@@ -25,12 +26,14 @@ class LitecursorError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        upstream_status: int | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.param = param
         self.code = code if code is not None else self.default_code
         self.headers: dict[str, str] = dict(headers or {})
+        self.upstream_status = upstream_status
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -140,10 +143,6 @@ class UpstreamError(LitecursorError):
     default_code = "upstream_error"
     retryable = True
 
-    def __init__(self, message: str, *, upstream_status: int | None = None, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.upstream_status = upstream_status
-
 
 class UpstreamAuthError(UpstreamError):
     """The provider refused our credentials. Never echoes the key."""
@@ -174,17 +173,9 @@ class UpstreamRateLimitError(RateLimitError):
 
     default_code = "upstream_rate_limited"
 
-    def __init__(self, message: str, *, upstream_status: int | None = 429, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.upstream_status = upstream_status
-
 
 class UpstreamBadRequestError(InvalidRequestError):
     """The provider rejected the request as invalid: its message is passed on unchanged."""
-
-    def __init__(self, message: str, *, upstream_status: int | None = 400, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.upstream_status = upstream_status
 
 
 class UpstreamContextWindowError(UpstreamBadRequestError, ContextWindowExceededError):
@@ -197,10 +188,6 @@ class UpstreamContentPolicyError(UpstreamBadRequestError, ContentPolicyError):
 
 class UpstreamNotFoundError(ModelNotFoundError):
     """The provider does not know the deployment's model: a configuration problem."""
-
-    def __init__(self, message: str, *, upstream_status: int | None = 404, **kw: Any) -> None:
-        super().__init__(message, **kw)
-        self.upstream_status = upstream_status
 
 
 _CONTEXT_MARKERS = (

@@ -8,6 +8,8 @@ and replays history without them. So the gateway keeps them, keyed by the ids of
 the client saw, and puts them back on the assistant turn that carries those calls when the next
 request goes to an upstream with the same credentials (encrypted content only decrypts there).
 Each adapter then uses only the items in its own shape.
+
+It is a pipeline listener: `before_upstream` restores, `finish` remembers a turn that ended well.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ import dataclasses
 import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from .config import Deployment
 from .protocol.types import ChatRequest, Message
+
+if TYPE_CHECKING:
+    from .pipeline import Call, Outcome
 
 
 class _Turn:
@@ -53,6 +58,15 @@ class ReasoningReplay:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    # -- as a pipeline listener ----------------------------------------------------------
+
+    def before_upstream(self, call: Call, d: Deployment, req: ChatRequest) -> ChatRequest:
+        return self.restore(req, d)
+
+    def finish(self, call: Call, outcome: Outcome) -> None:
+        if outcome.error is None and not outcome.client_gone:
+            self.remember(outcome.deployment, outcome.call_ids, outcome.reasoning_items)
 
     def remember(
         self, d: Deployment | None, call_ids: Sequence[str], items: Sequence[dict[str, Any]]

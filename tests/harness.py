@@ -6,7 +6,7 @@ import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TextIO
 
 import aiohttp
 import httpx2 as httpx  # the transport of openai>=3
@@ -106,13 +106,15 @@ def sse_payloads(raw: bytes) -> list[Any]:
 
 
 @asynccontextmanager
-async def run_gateway(config: Config, certs: DevCerts) -> AsyncIterator[Gateway]:
-    app = create_app(config)
+async def run_gateway(
+    config: Config, certs: DevCerts, access_stream: TextIO | None = None
+) -> AsyncIterator[Gateway]:
+    app = create_app(config, access_stream)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(certs.cert, certs.key))
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(certs.ca)))
     try:
         yield Gateway(f"https://127.0.0.1:{port}", certs, config, app, session)

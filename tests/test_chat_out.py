@@ -20,7 +20,7 @@ from litecursor.protocol.types import (
 from .harness import sse_payloads
 
 
-def enc(**kw):  # type: ignore[no-untyped-def]
+def enc(**kw):
     return ChunkEncoder(
         id="chatcmpl-1",
         created=123,
@@ -30,12 +30,12 @@ def enc(**kw):  # type: ignore[no-untyped-def]
     )
 
 
-def run(e: ChunkEncoder, *batches: list) -> list:  # type: ignore[type-arg]
+def run(e: ChunkEncoder, *batches: list) -> list:
     raw = b"".join(e.feed(b) for b in batches) + e.close()
     return sse_payloads(raw)
 
 
-def deltas(payloads: list) -> list[dict]:  # type: ignore[type-arg]
+def deltas(payloads: list) -> list[dict]:
     return [p["choices"][0]["delta"] for p in payloads if isinstance(p, dict) and p.get("choices")]
 
 
@@ -95,7 +95,7 @@ def test_stop_after_tool_calls_becomes_tool_calls() -> None:
         [[TextDelta("x")], [Finish("length"), Finish("stop")]],
     ],
 )
-def test_exactly_one_finish_reason(batches: list) -> None:  # type: ignore[type-arg]
+def test_exactly_one_finish_reason(batches: list) -> None:
     out = run(enc(), *batches)
     finishes = [
         p["choices"][0]["finish_reason"]
@@ -164,7 +164,9 @@ def test_hidden_reasoning_is_dropped() -> None:
 
 def test_stream_error_ends_the_stream_with_an_error_chunk_and_no_done() -> None:
     e = enc()
-    raw = e.feed([TextDelta("part"), StreamError("overloaded", code="overloaded_error")])
+    raw = e.feed(
+        [TextDelta("part"), StreamError(UpstreamError("overloaded", code="overloaded_error"))]
+    )
     raw += e.feed([TextDelta("ignored")]) + e.close()
     out = sse_payloads(raw)
     assert out[-1]["error"] == {
@@ -173,7 +175,7 @@ def test_stream_error_ends_the_stream_with_an_error_chunk_and_no_done() -> None:
         "param": None,
         "code": "overloaded_error",
     }
-    assert "[DONE]" not in out and e.error == "overloaded"
+    assert "[DONE]" not in out and e.error is not None and e.error.message == "overloaded"
 
 
 def test_fail_writes_the_error_of_an_exception() -> None:
@@ -212,4 +214,4 @@ def test_completion_builder_makes_one_chat_completion() -> None:
 def test_completion_builder_raises_a_stream_error() -> None:
     b = CompletionBuilder(id="x", created=1, model="m")
     with pytest.raises(UpstreamError):
-        b.feed([StreamError("boom")])
+        b.feed([StreamError(UpstreamError("boom"))])

@@ -12,14 +12,14 @@ from litecursor.protocol.providers import RequestDefaults
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def cfg(models, env=None, **sections):  # type: ignore[no-untyped-def]
+def cfg(models, env=None, **sections):
     data = {"model_list": models, **sections}
     sections.setdefault("general_settings", {"master_key": "k"})
     data.setdefault("general_settings", {"master_key": "k"})
     return parse(data, environ=env or {})
 
 
-def model(**lp):  # type: ignore[no-untyped-def]
+def model(**lp):
     return {"model_name": "m", "litellm_params": {"model": "openai/gpt-4o", "api_key": "x", **lp}}
 
 
@@ -174,7 +174,7 @@ def test_provider_key_comes_from_its_env_var() -> None:
         ([], "model_list", "empty"),
     ],
 )
-def test_errors_name_the_path(models, path: str, words: str) -> None:  # type: ignore[no-untyped-def]
+def test_errors_name_the_path(models, path: str, words: str) -> None:
     with pytest.raises(ConfigError) as e:
         cfg(models)
     assert str(e.value).startswith(path + ":"), str(e.value)

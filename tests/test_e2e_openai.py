@@ -15,7 +15,7 @@ from .harness import MASTER_KEY, STOCK, WEATHER, finish_reasons, text_of, tool_c
 USER = [{"role": "user", "content": "hi"}]
 
 
-async def test_sdk_streaming_text(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_sdk_streaming_text(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="The quick brown fox.", pieces=4))
     stream = await gw.openai().chat.completions.create(model="gpt-4o", messages=USER, stream=True)
@@ -34,7 +34,7 @@ async def test_sdk_streaming_text(openai_gateway) -> None:  # type: ignore[no-un
     assert chunks[-1].choices == [] and usage.prompt_tokens == 11 and usage.completion_tokens == 7
 
 
-async def test_sdk_non_streaming_text(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_sdk_non_streaming_text(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="Plain answer.", cached_tokens=3, reasoning_tokens=2))
     r = await gw.openai().chat.completions.create(model="gpt-4o", messages=USER)
@@ -45,7 +45,7 @@ async def test_sdk_non_streaming_text(openai_gateway) -> None:  # type: ignore[n
     assert fake.last.body.get("stream") is None  # asked upstream without streaming
 
 
-async def test_sdk_tool_call_streaming(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_sdk_tool_call_streaming(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(
         Reply(tool_calls=[ToolCallSpec("call_abc", "get_weather", '{"city": "Paris"}')])
@@ -66,7 +66,7 @@ async def test_sdk_tool_call_streaming(openai_gateway) -> None:  # type: ignore[
     assert fake.last.body["tools"] == [WEATHER]
 
 
-async def test_parallel_tool_calls_keep_distinct_indexes(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_parallel_tool_calls_keep_distinct_indexes(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(
         Reply(
@@ -88,7 +88,7 @@ async def test_parallel_tool_calls_keep_distinct_indexes(openai_gateway) -> None
     assert finish_reasons(payloads) == ["tool_calls"]
 
 
-async def test_non_streaming_parallel_tool_calls(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_non_streaming_parallel_tool_calls(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(
         Reply(
@@ -108,7 +108,7 @@ async def test_non_streaming_parallel_tool_calls(openai_gateway) -> None:  # typ
     assert r.choices[0].finish_reason == "tool_calls" and r.choices[0].message.content is None
 
 
-async def test_tool_result_turn_reaches_upstream_in_chat_form(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_tool_result_turn_reaches_upstream_in_chat_form(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="It is sunny in Paris."))
     messages = [
@@ -146,7 +146,7 @@ async def test_tool_result_turn_reaches_upstream_in_chat_form(openai_gateway) ->
     assert sent[2] == {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}
 
 
-async def test_responses_shaped_body_gets_chat_completions_back(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_responses_shaped_body_gets_chat_completions_back(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="ok"))
     status, payloads = await gw.chat(
@@ -174,7 +174,7 @@ async def test_responses_shaped_body_gets_chat_completions_back(openai_gateway) 
     assert body["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
 
 
-async def test_raw_sse_client_reads_the_stream(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_raw_sse_client_reads_the_stream(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="abc def", pieces=2))
     payload = json.dumps({"model": "gpt-4o", "messages": USER, "stream": True})
@@ -200,7 +200,7 @@ async def test_raw_sse_client_reads_the_stream(openai_gateway) -> None:  # type:
     assert all(c["choices"] for c in chunks)
 
 
-async def test_usage_only_when_asked_outside_the_cursor_route(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_usage_only_when_asked_outside_the_cursor_route(openai_gateway) -> None:
     gw, _ = openai_gateway
     _, plain = await gw.chat(
         {"model": "gpt-4o", "messages": USER, "stream": True}, path="/chat/completions"
@@ -222,7 +222,7 @@ async def test_usage_only_when_asked_outside_the_cursor_route(openai_gateway) ->
     assert cursor[-2]["usage"]["total_tokens"] == 18
 
 
-async def test_first_chunk_arrives_long_before_the_last_is_sent(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_first_chunk_arrives_long_before_the_last_is_sent(openai_gateway) -> None:
     """No buffering: upstream paced at 100 ms per chunk; the first content chunk must reach the
     client while the upstream is still sending."""
     gw, fake = openai_gateway
@@ -240,11 +240,12 @@ async def test_first_chunk_arrives_long_before_the_last_is_sent(openai_gateway) 
         total = time.monotonic() - start
     assert first_at is not None
     assert total >= 0.8  # 9 chunks, 8 gaps of 100 ms
-    assert first_at < 0.4, f"first content after {first_at:.2f}s of {total:.2f}s"
+    # relative, not absolute, times: a slow CI machine stretches both alike
+    assert first_at < total / 2, f"first content after {first_at:.2f}s of {total:.2f}s"
     assert sent_then <= 3  # the upstream had sent only the first few chunks
 
 
-async def test_client_disconnect_closes_the_upstream_connection(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_client_disconnect_closes_the_upstream_connection(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="x" * 200, pieces=100))
     fake.faults = Faults(chunk_delay=0.05)
@@ -274,7 +275,7 @@ async def test_client_disconnect_closes_the_upstream_connection(openai_gateway) 
 )
 async def test_upstream_status_maps_to_client_status(
     openai_gateway, upstream: int, expected: int, etype: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fake = openai_gateway
     body = {
         "error": {
@@ -304,7 +305,7 @@ async def test_upstream_status_maps_to_client_status(
                 assert "upstream says 400" in data["error"]["message"]
 
 
-async def test_upstream_refuses_connection_is_502(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_upstream_refuses_connection_is_502(gateway_factory) -> None:
     import socket
 
     s = socket.socket()
@@ -328,7 +329,7 @@ async def test_upstream_refuses_connection_is_502(gateway_factory) -> None:  # t
     assert status == 502 and body["error"]["code"] == "upstream_connection_error"
 
 
-async def test_upstream_timeout_is_504(gateway_factory, fake_openai) -> None:  # type: ignore[no-untyped-def]
+async def test_upstream_timeout_is_504(gateway_factory, fake_openai) -> None:
     fake, base = fake_openai
     fake.faults = Faults(first_byte_delay=2)
     gw = await gateway_factory(
@@ -349,7 +350,7 @@ async def test_upstream_timeout_is_504(gateway_factory, fake_openai) -> None:  #
     assert status == 504 and body["error"]["type"] == "timeout_error"
 
 
-async def test_provider_cookies_are_not_kept_between_requests(gateway_factory, fake_openai) -> None:  # type: ignore[no-untyped-def]
+async def test_provider_cookies_are_not_kept_between_requests(gateway_factory, fake_openai) -> None:
     """Providers behind Cloudflare set cookies; a gateway shared by many callers must not
     store them and send them on with the next caller's request. Reached by name, not by IP
     address: aiohttp's default jar would store a cookie from `localhost`."""
@@ -376,7 +377,7 @@ async def test_provider_cookies_are_not_kept_between_requests(gateway_factory, f
     assert "cookie" not in {k.lower() for k in fake.last.headers}
 
 
-async def test_error_after_first_byte_is_a_final_sse_error_chunk(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_error_after_first_byte_is_a_final_sse_error_chunk(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="partial answer", stream_error="The server had an error"))
     status, payloads = await gw.chat({"model": "gpt-4o", "messages": USER, "stream": True})
@@ -386,7 +387,7 @@ async def test_error_after_first_byte_is_a_final_sse_error_chunk(openai_gateway)
     assert "[DONE]" not in payloads and finish_reasons(payloads) == []
 
 
-async def test_connection_cut_mid_stream_is_a_final_sse_error_chunk(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_connection_cut_mid_stream_is_a_final_sse_error_chunk(openai_gateway) -> None:
     gw, fake = openai_gateway
     fake.replies.append(Reply(text="a b c d e f", pieces=6))
     fake.faults = Faults(cut_after=4, chunk_delay=0.02)
@@ -397,7 +398,7 @@ async def test_connection_cut_mid_stream_is_a_final_sse_error_chunk(openai_gatew
     assert "[DONE]" not in payloads
 
 
-async def test_an_open_stream_does_not_hold_the_parsed_request(openai_gateway) -> None:  # type: ignore[no-untyped-def]
+async def test_an_open_stream_does_not_hold_the_parsed_request(openai_gateway) -> None:
     """Agent bodies are large; once the answer streams, only what the stream needs is kept."""
     import gc
 

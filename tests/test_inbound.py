@@ -13,7 +13,7 @@ from litecursor.protocol.types import ImagePart, Message, TextPart, ToolCall, To
 from .paths import CURSOR_REQUESTS
 
 
-def load(name: str) -> dict:  # type: ignore[type-arg]
+def load(name: str) -> dict:
     return json.loads((CURSOR_REQUESTS / name).read_text())
 
 
@@ -29,7 +29,7 @@ def test_agent_first_turn() -> None:
     assert req.reasoning_effort == "medium" and req.reasoning_summary == "auto"
     assert req.conversation_id == "0b1e7a52-5c3d-4f61-9e2a-7d8c9b0a1f23"
     assert [t.kind for t in req.tools if t.name == "ApplyPatch"] == ["custom"]
-    assert req.tool("ApplyPatch").format["syntax"] == "lark"  # type: ignore[union-attr,index]
+    assert req.tool("ApplyPatch").format["syntax"] == "lark"
     assert req.messages[0].role == "system"
     assert req.responses_extras.get("include") == ["reasoning.encrypted_content"]
 
@@ -215,7 +215,7 @@ def test_images_in_every_shape() -> None:
         ImagePart("data:image/png;base64,AAA"),
         ImagePart("data:image/jpeg;base64,BBB"),
     )
-    assert parts[2].media_type == "image/jpeg" and parts[2].base64_data == "BBB"  # type: ignore[union-attr]
+    assert parts[2].media_type == "image/jpeg" and parts[2].base64_data == "BBB"
 
 
 def test_replayed_custom_call_is_recognised_by_tool_name() -> None:
@@ -287,7 +287,15 @@ def test_reasoning_effort_in_every_place() -> None:
         ),
     ],
 )
-def test_malformed_fields_name_their_path(body: dict, param: str) -> None:  # type: ignore[type-arg]
+def test_malformed_fields_name_their_path(body: dict, param: str) -> None:
     with pytest.raises(InvalidRequestError) as e:
         parse_request(body)
     assert e.value.param == param
+
+
+def test_a_background_response_is_refused_and_background_false_is_fine() -> None:
+    body = {"model": "m", "input": "hi", "background": True}
+    with pytest.raises(InvalidRequestError) as e:
+        parse_request(body)
+    assert e.value.param == "background" and "not supported" in e.value.message
+    assert parse_request({**body, "background": False}).responses_extras == {}

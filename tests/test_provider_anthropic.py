@@ -16,6 +16,7 @@ from litecursor.errors import (
     UpstreamBadRequestError,
     UpstreamError,
     UpstreamNotFoundError,
+    UpstreamProtocolError,
     UpstreamRateLimitError,
 )
 from litecursor.protocol.providers import get_provider
@@ -301,7 +302,7 @@ def test_redacted_thinking_is_kept_as_an_opaque_item() -> None:
 
 def test_unreadable_event_is_a_protocol_error() -> None:
     events = decode([b"event: message_start\ndata: {not json\n\n"])
-    assert events[0] == StreamError(events[0].message, code="upstream_protocol_error")
+    assert events[0] == StreamError(UpstreamProtocolError(events[0].message))
 
 
 def test_custom_tool_call_arrives_as_raw_text_through_open_decoder() -> None:

@@ -291,7 +291,7 @@ def test_stream_cut_mid_chunk_is_truncated() -> None:
     body = sse(cand({"text": "Hel"}), cand({"text": "lo"}, finish="STOP"))
     events = feed(body[:-30])
     assert summarise(events).text == "Hel"
-    assert events[-1].code == "upstream_stream_truncated"  # type: ignore[union-attr]
+    assert events[-1].code == "upstream_stream_truncated"
 
 
 @pytest.mark.parametrize(
@@ -336,7 +336,7 @@ def test_error_chunk_mid_stream_becomes_a_stream_error() -> None:
 
 def test_unreadable_chunk_is_a_protocol_error() -> None:
     events = feed(b"data: {not json\r\n\r\n" + sse(cand({"text": "x"}, finish="STOP")))
-    assert events[0].code == "upstream_protocol_error"  # type: ignore[union-attr]
+    assert events[0].code == "upstream_protocol_error"
 
 
 def test_usage_is_emitted_once_with_the_last_counts() -> None:
@@ -400,7 +400,7 @@ def test_json_array_decoder_tracks_braces_and_escapes_inside_strings() -> None:
 def test_json_array_decoder_reports_a_truncated_array() -> None:
     body = b"[" + orjson.dumps(cand({"text": "x"})) + b'\n,\r\n{"candidates": [{'
     events = decode(GeminiArrayStreamDecoder, [body])
-    assert events[0] == TextDelta("x") and events[-1].code == "upstream_stream_truncated"  # type: ignore[union-attr]
+    assert events[0] == TextDelta("x") and events[-1].code == "upstream_stream_truncated"
 
 
 def test_custom_tool_call_is_unwrapped_to_raw_text() -> None:

@@ -17,7 +17,7 @@ from .fakes.gemini_upstream import SIGNATURE as GEMINI_SIGNATURE
 from .upstreams import MODEL, serve  # noqa: F401  (fixture)
 
 
-def deployments(*keys: str):  # type: ignore[no-untyped-def]
+def deployments(*keys: str):
     cfg = parse(
         {
             "model_list": [

@@ -31,7 +31,7 @@ async def until(condition: Any) -> None:
             await asyncio.sleep(0.005)
 
 
-async def test_requests_spread_over_deployments_by_weight(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_requests_spread_over_deployments_by_weight(aiohttp_server, gateway_factory) -> None:
     gw, (a, b) = await group(aiohttp_server, gateway_factory, [{"weight": 3}, {"weight": 1}])
     for _ in range(12):
         answers = await asyncio.gather(*(ask(gw, "m") for _ in range(25)))
@@ -42,7 +42,7 @@ async def test_requests_spread_over_deployments_by_weight(aiohttp_server, gatewa
 
 async def test_the_lowest_order_takes_all_traffic_while_healthy(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, (a, b) = await group(aiohttp_server, gateway_factory, [{"order": 2}, {"order": 1}])
     for _ in range(10):
         await ask(gw, "m")
@@ -51,7 +51,7 @@ async def test_the_lowest_order_takes_all_traffic_while_healthy(
 
 async def test_least_busy_sends_a_new_request_to_the_idle_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fakes = await group(
         aiohttp_server, gateway_factory, [{}, {}], routing_strategy="least-busy"
     )
@@ -67,7 +67,7 @@ async def test_least_busy_sends_a_new_request_to_the_idle_deployment(
 
 async def test_latency_based_routing_prefers_the_faster_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, (slow, fast) = await group(
         aiohttp_server, gateway_factory, [{}, {}], routing_strategy="latency-based-routing"
     )
@@ -77,7 +77,7 @@ async def test_latency_based_routing_prefers_the_faster_deployment(
     assert (len(slow.requests), len(fast.requests)) == (1, 7)  # measured once, then avoided
 
 
-async def test_usage_based_routing_evens_out_use(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_usage_based_routing_evens_out_use(aiohttp_server, gateway_factory) -> None:
     gw, (a, b) = await group(
         aiohttp_server, gateway_factory, [{}, {}], routing_strategy="usage-based-routing"
     )
@@ -89,7 +89,7 @@ async def test_usage_based_routing_evens_out_use(aiohttp_server, gateway_factory
 
 async def test_usage_based_routing_prefers_the_deployment_with_more_headroom(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, (small, _big) = await group(
         aiohttp_server,
         gateway_factory,
@@ -103,7 +103,7 @@ async def test_usage_based_routing_prefers_the_deployment_with_more_headroom(
 
 async def test_a_deployment_at_its_rpm_is_skipped_and_all_at_rpm_is_a_429(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, (a, b) = await group(aiohttp_server, gateway_factory, [{"rpm": 2}, {"rpm": 2}])
     for _ in range(4):
         assert (await ask(gw, "m")).status == 200
@@ -115,7 +115,7 @@ async def test_a_deployment_at_its_rpm_is_skipped_and_all_at_rpm_is_a_429(
     assert 55 <= int(answer.headers["retry-after"]) <= 61
 
 
-async def test_a_deployment_over_its_tpm_is_skipped(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_deployment_over_its_tpm_is_skipped(aiohttp_server, gateway_factory) -> None:
     gw, (a, b) = await group(aiohttp_server, gateway_factory, [{"tpm": 10}, {"tpm": 10}])
     assert (await ask(gw, "m", stream=True)).status == 200  # uses 18 tokens
     assert (await ask(gw, "m")).status == 200
@@ -125,7 +125,7 @@ async def test_a_deployment_over_its_tpm_is_skipped(aiohttp_server, gateway_fact
 
 async def test_max_parallel_requests_bounds_each_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fakes = await group(
         aiohttp_server,
         gateway_factory,

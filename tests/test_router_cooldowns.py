@@ -29,7 +29,7 @@ async def pair(
 
 async def test_a_deployment_is_cooled_down_after_allowed_fails(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, _ = await pair(aiohttp_server, gateway_factory, allowed_fails=2)
     a.faults = Faults(status=500)
     for _ in range(4):
@@ -39,7 +39,7 @@ async def test_a_deployment_is_cooled_down_after_allowed_fails(
 
 async def test_a_cooled_deployment_is_used_again_after_cooldown_time(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, clock = await pair(
         aiohttp_server, gateway_factory, allowed_fails=1, cooldown_time=30
     )
@@ -51,7 +51,7 @@ async def test_a_cooled_deployment_is_used_again_after_cooldown_time(
     assert (await ask(gw, "gpt-4o")).deployment == "a"
 
 
-async def test_failures_older_than_a_minute_do_not_count(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_failures_older_than_a_minute_do_not_count(aiohttp_server, gateway_factory) -> None:
     gw, a, _b, clock = await pair(aiohttp_server, gateway_factory, allowed_fails=2)
     a.faults = Faults(status=500, times=2)
     await ask(gw, "gpt-4o")
@@ -63,7 +63,7 @@ async def test_failures_older_than_a_minute_do_not_count(aiohttp_server, gateway
 @pytest.mark.parametrize("status", [429, 401, 404])
 async def test_429_401_and_404_cool_a_deployment_at_once(
     aiohttp_server, gateway_factory, status
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, clock = await pair(aiohttp_server, gateway_factory, allowed_fails=3)
     a.faults = Faults(status=status, times=1)
     await ask(gw, "gpt-4o")
@@ -74,7 +74,7 @@ async def test_429_401_and_404_cool_a_deployment_at_once(
     assert (await ask(gw, "gpt-4o")).deployment == "a"
 
 
-async def test_a_429_with_retry_after_cools_for_that_long(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_429_with_retry_after_cools_for_that_long(aiohttp_server, gateway_factory) -> None:
     gw, a, _b, clock = await pair(aiohttp_server, gateway_factory, cooldown_time=30)
     a.faults = Faults(status=429, times=1, headers={"retry-after": "5"})
     assert (await ask(gw, "gpt-4o")).deployment == "b"
@@ -84,7 +84,7 @@ async def test_a_429_with_retry_after_cools_for_that_long(aiohttp_server, gatewa
     assert (await ask(gw, "gpt-4o")).deployment == "a"
 
 
-async def test_client_errors_do_not_count_toward_cooldown(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_client_errors_do_not_count_toward_cooldown(aiohttp_server, gateway_factory) -> None:
     gw, a, _b, _ = await pair(aiohttp_server, gateway_factory, allowed_fails=1)
     body = json.dumps({"error": {"message": "bad temperature", "type": "invalid_request_error"}})
     a.faults = Faults(status=400, times=1, body=body.encode())
@@ -94,7 +94,7 @@ async def test_client_errors_do_not_count_toward_cooldown(aiohttp_server, gatewa
 
 async def test_a_failure_after_the_first_byte_counts_toward_cooldown(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, _ = await pair(aiohttp_server, gateway_factory, allowed_fails=1)
     a.faults = Faults(cut_after=3)
     broken = await ask(gw, "gpt-4o", stream=True)
@@ -104,7 +104,7 @@ async def test_a_failure_after_the_first_byte_counts_toward_cooldown(
 
 async def test_an_in_band_error_after_the_first_byte_counts_toward_cooldown(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, _ = await pair(aiohttp_server, gateway_factory, allowed_fails=1)
     a.replies.append(Reply(text="partial", stream_error="The server had an error"))
     assert "error" in (await ask(gw, "gpt-4o", stream=True)).body[-1]
@@ -113,7 +113,7 @@ async def test_an_in_band_error_after_the_first_byte_counts_toward_cooldown(
 
 async def test_every_deployment_cooling_down_is_a_429_naming_the_group(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, b, _ = await pair(aiohttp_server, gateway_factory, allowed_fails=1, cooldown_time=30)
     a.faults = b.faults = Faults(status=500)
     first = await ask(gw, "gpt-4o")
@@ -130,7 +130,7 @@ async def test_every_deployment_cooling_down_is_a_429_naming_the_group(
 
 async def test_the_429_retry_after_counts_down_to_the_first_recovery(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, b, clock = await pair(aiohttp_server, gateway_factory, allowed_fails=1, cooldown_time=30)
     a.faults = b.faults = Faults(status=500)
     await ask(gw, "gpt-4o")
@@ -140,7 +140,7 @@ async def test_the_429_retry_after_counts_down_to_the_first_recovery(
 
 async def test_a_single_deployment_without_fallbacks_is_never_cooled(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [openai_model("gpt-4o", base)], router_settings={"allowed_fails": 1, "num_retries": 0}
@@ -152,7 +152,7 @@ async def test_a_single_deployment_without_fallbacks_is_never_cooled(
 
 async def test_a_single_deployment_with_a_fallback_is_cooled(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (main, mb), (_backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -169,7 +169,7 @@ async def test_a_single_deployment_with_a_fallback_is_cooled(
 
 async def test_disable_cooldowns_keeps_failing_deployments_in_rotation(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b, _ = await pair(
         aiohttp_server, gateway_factory, allowed_fails=1, disable_cooldowns=True
     )

@@ -41,7 +41,7 @@ async def openai_to_anthropic(
 
 async def test_an_openai_group_falls_back_to_an_anthropic_group_in_chat_completions(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, _, anthropic = await openai_to_anthropic(aiohttp_server, gateway_factory)
     client = gw.openai()
     stream = await client.chat.completions.create(
@@ -57,7 +57,7 @@ async def test_an_openai_group_falls_back_to_an_anthropic_group_in_chat_completi
 
 async def test_the_routing_headers_name_the_fallback_that_answered(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, _, _ = await openai_to_anthropic(aiohttp_server, gateway_factory)
     answer = await ask(gw, "gpt-4o", stream=True)
     assert (answer.group, answer.deployment) == ("claude-sonnet", "claude-1")
@@ -65,7 +65,7 @@ async def test_the_routing_headers_name_the_fallback_that_answered(
 
 async def test_a_non_streaming_fallback_keeps_the_requested_model_name(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, _, _ = await openai_to_anthropic(aiohttp_server, gateway_factory)
     answer = await ask(gw, "gpt-4o")
     assert answer.status == 200
@@ -76,7 +76,7 @@ async def test_a_non_streaming_fallback_keeps_the_requested_model_name(
 
 async def test_a_fallback_is_tried_after_the_groups_retries(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, openai, anthropic = await openai_to_anthropic(aiohttp_server, gateway_factory)
     await ask(gw, "gpt-4o")
     assert (len(openai.requests), len(anthropic.requests)) == (2, 1)  # num_retries: 1
@@ -84,7 +84,7 @@ async def test_a_fallback_is_tried_after_the_groups_retries(
 
 async def test_fallbacks_are_tried_in_order_until_one_answers(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fakes = [await start_openai(aiohttp_server) for _ in range(3)]
     (main, mb), (first, fb), (_second, sb) = fakes
     main.faults = first.faults = Faults(status=503)
@@ -99,7 +99,7 @@ async def test_fallbacks_are_tried_in_order_until_one_answers(
 
 async def test_when_every_fallback_fails_the_requested_groups_error_is_returned(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (main, mb), (backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -118,7 +118,7 @@ async def test_when_every_fallback_fails_the_requested_groups_error_is_returned(
 
 async def test_context_window_errors_use_context_window_fallbacks(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fakes = [await start_openai(aiohttp_server) for _ in range(3)]
     (short, sb), (_long, lb), (_other, ob) = fakes
     short.faults = Faults(
@@ -141,7 +141,7 @@ async def test_context_window_errors_use_context_window_fallbacks(
 
 async def test_a_context_window_error_without_context_window_fallbacks_is_returned(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (short, sb), (other, ob) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -160,7 +160,7 @@ async def test_a_context_window_error_without_context_window_fallbacks_is_return
 
 async def test_content_policy_errors_use_content_policy_fallbacks(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (strict, sb), (_lenient, lb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -181,7 +181,7 @@ async def test_content_policy_errors_use_content_policy_fallbacks(
 
 async def test_default_fallbacks_serve_groups_without_their_own(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (main, mb), (_backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -198,7 +198,7 @@ async def test_default_fallbacks_serve_groups_without_their_own(
 @pytest.mark.parametrize("status", [400, 422])
 async def test_a_bad_request_is_not_sent_to_fallbacks(
     aiohttp_server, gateway_factory, status
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (main, mb), (backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -213,7 +213,7 @@ async def test_a_bad_request_is_not_sent_to_fallbacks(
     assert len(backup.requests) == 0
 
 
-async def test_a_rejected_upstream_key_falls_back(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_rejected_upstream_key_falls_back(aiohttp_server, gateway_factory) -> None:
     (main, mb), (_backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -228,7 +228,7 @@ async def test_a_rejected_upstream_key_falls_back(aiohttp_server, gateway_factor
     assert len(main.requests) == 1
 
 
-async def test_fallbacks_under_litellm_settings_are_used(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_fallbacks_under_litellm_settings_are_used(aiohttp_server, gateway_factory) -> None:
     (main, mb), (_backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),
@@ -244,7 +244,7 @@ async def test_fallbacks_under_litellm_settings_are_used(aiohttp_server, gateway
     assert len(main.requests) == 1
 
 
-async def test_no_fallback_after_the_first_byte(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_no_fallback_after_the_first_byte(aiohttp_server, gateway_factory) -> None:
     (main, mb), (backup, bb) = (
         await start_openai(aiohttp_server),
         await start_openai(aiohttp_server),

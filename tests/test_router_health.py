@@ -43,7 +43,7 @@ async def health(gw: Gateway, key: str | None = MASTER_KEY) -> tuple[int, Any]:
         return resp.status, await resp.json()
 
 
-async def test_health_deployments_needs_the_master_key(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_health_deployments_needs_the_master_key(aiohttp_server, gateway_factory) -> None:
     _, base = await start_openai(aiohttp_server)
     gw = await gateway_factory([openai_model("gpt-4o", base)])
     for key in (None, "sk-wrong"):
@@ -54,7 +54,7 @@ async def test_health_deployments_needs_the_master_key(aiohttp_server, gateway_f
 
 async def test_health_deployments_lists_every_deployment_healthy_at_first(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, base = await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [
@@ -82,7 +82,7 @@ async def test_health_deployments_lists_every_deployment_healthy_at_first(
 
 async def test_health_deployments_never_reveals_keys_headers_or_url_credentials(
     gateway_factory,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw = await gateway_factory(
         [
             openai_model(
@@ -102,7 +102,7 @@ async def test_health_deployments_never_reveals_keys_headers_or_url_credentials(
 
 async def test_a_cooling_deployment_shows_until_when_and_why(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (fa, ba), (_, bb) = await start_openai(aiohttp_server), await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [openai_model("gpt-4o", ba, id="a", order=1), openai_model("gpt-4o", bb, id="b", order=2)],
@@ -129,7 +129,7 @@ async def test_a_cooling_deployment_shows_until_when_and_why(
 
 async def test_a_cooled_deployment_is_healthy_again_after_cooldown_time(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (fa, ba), (_, bb) = await start_openai(aiohttp_server), await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [openai_model("gpt-4o", ba, order=1), openai_model("gpt-4o", bb, order=2)],
@@ -143,7 +143,7 @@ async def test_a_cooled_deployment_is_healthy_again_after_cooldown_time(
     assert [d["status"] for d in body["deployments"]] == ["healthy", "healthy"]
 
 
-async def test_in_flight_counts_requests_being_served(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_in_flight_counts_requests_being_served(aiohttp_server, gateway_factory) -> None:
     fake, base = await start_openai(aiohttp_server)
     fake.faults = Faults(chunk_delay=0.1)
     gw = await gateway_factory([openai_model("gpt-4o", base)])
@@ -159,7 +159,7 @@ async def test_in_flight_counts_requests_being_served(aiohttp_server, gateway_fa
 
 async def test_latency_and_use_are_recorded_after_a_request(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, base = await start_openai(aiohttp_server)
     fake.faults = Faults(first_byte_delay=0.05)
     gw = await gateway_factory([openai_model("gpt-4o", base)])

@@ -15,7 +15,7 @@ from tests.harness import text_of
 
 async def test_a_wildcard_group_forwards_the_requested_name_to_the_provider(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, base = await start_anthropic(aiohttp_server)
     gw = await gateway_factory([anthropic_model("claude-*", base, model="anthropic/claude-*")])
     answer = await ask(gw, "claude-opus-4-1", stream=True)
@@ -26,7 +26,7 @@ async def test_a_wildcard_group_forwards_the_requested_name_to_the_provider(
     assert answer.group == "claude-*"
 
 
-async def test_the_catch_all_wildcard_serves_any_name(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_the_catch_all_wildcard_serves_any_name(aiohttp_server, gateway_factory) -> None:
     fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory([openai_model("*", base, model="openai/*")])
     for name in ("my-local-model", "gpt-4.1-mini"):
@@ -36,7 +36,7 @@ async def test_the_catch_all_wildcard_serves_any_name(aiohttp_server, gateway_fa
 
 async def test_a_wildcard_with_a_fixed_upstream_model_sends_that_model(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory([openai_model("gpt-*", base, model="openai/gpt-4o-mini")])
     answer = await ask(gw, "gpt-anything")
@@ -44,7 +44,7 @@ async def test_a_wildcard_with_a_fixed_upstream_model_sends_that_model(
     assert fake.last.body["model"] == "gpt-4o-mini"
 
 
-async def test_an_exact_name_wins_over_a_wildcard(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_an_exact_name_wins_over_a_wildcard(aiohttp_server, gateway_factory) -> None:
     (exact, eb), (wild, wb) = await start_openai(aiohttp_server), await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [
@@ -58,7 +58,7 @@ async def test_an_exact_name_wins_over_a_wildcard(aiohttp_server, gateway_factor
     assert [r.body["model"] for r in wild.requests] == ["gpt-4o-mini"]
 
 
-async def test_the_most_specific_wildcard_wins(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_the_most_specific_wildcard_wins(aiohttp_server, gateway_factory) -> None:
     (openai, ob), (anthropic, ab) = (
         await start_openai(aiohttp_server),
         await start_anthropic(aiohttp_server),
@@ -74,7 +74,7 @@ async def test_the_most_specific_wildcard_wins(aiohttp_server, gateway_factory) 
     assert (len(openai.requests), len(anthropic.requests)) == (1, 1)
 
 
-async def test_a_model_group_alias_routes_to_its_group(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_model_group_alias_routes_to_its_group(aiohttp_server, gateway_factory) -> None:
     _fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [openai_model("gpt-4o", base, id="main")],
@@ -86,7 +86,7 @@ async def test_a_model_group_alias_routes_to_its_group(aiohttp_server, gateway_f
     assert (answer.group, answer.deployment) == ("gpt-4o", "main")
 
 
-async def test_an_alias_may_point_into_a_wildcard_group(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_an_alias_may_point_into_a_wildcard_group(aiohttp_server, gateway_factory) -> None:
     fake, base = await start_anthropic(aiohttp_server)
     gw = await gateway_factory(
         [anthropic_model("claude-*", base, model="anthropic/claude-*")],
@@ -98,7 +98,7 @@ async def test_an_alias_may_point_into_a_wildcard_group(aiohttp_server, gateway_
 
 async def test_models_lists_exact_names_and_wildcard_patterns(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [
@@ -114,7 +114,7 @@ async def test_models_lists_exact_names_and_wildcard_patterns(
 
 async def test_an_unknown_model_is_a_404_listing_the_available_ones(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, base = await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [openai_model("gpt-4o", base), openai_model("claude-*", base, model="openai/*")],
@@ -130,7 +130,7 @@ async def test_an_unknown_model_is_a_404_listing_the_available_ones(
 
 async def test_an_unknown_name_in_a_wildcard_group_does_not_cool_its_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     (a, ab), (_, bb) = await start_openai(aiohttp_server), await start_openai(aiohttp_server)
     gw = await gateway_factory(
         [

@@ -47,7 +47,7 @@ async def single(
 @pytest.mark.parametrize("stream", [True, False])
 async def test_a_500_is_retried_on_the_other_deployment(
     aiohttp_server, gateway_factory, stream
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, b = await pair(aiohttp_server, gateway_factory)
     a.faults = Faults(status=500)
     answer = await ask(gw, "gpt-4o", stream=stream)
@@ -58,7 +58,7 @@ async def test_a_500_is_retried_on_the_other_deployment(
 
 async def test_a_429_is_retried_on_the_other_deployment_without_waiting(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b = await pair(aiohttp_server, gateway_factory)
     clock = router_of(gw).clock = ManualClock()
     a.faults = Faults(status=429, headers={"retry-after": "30"})
@@ -69,7 +69,7 @@ async def test_a_429_is_retried_on_the_other_deployment_without_waiting(
 
 async def test_a_connection_reset_is_retried_on_the_other_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b = await pair(aiohttp_server, gateway_factory)
     a.faults = Faults(reset=True)
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -79,16 +79,17 @@ async def test_a_connection_reset_is_retried_on_the_other_deployment(
 
 async def test_a_hanging_deployment_times_out_and_is_retried(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b = await pair(aiohttp_server, gateway_factory, stream_timeout=0.2)
-    a.faults = Faults(first_byte_delay=1.0)
+    a.faults = Faults(first_byte_delay=30.0)
     started = time.monotonic()
     answer = await ask(gw, "gpt-4o", stream=True)
     assert answer.status == 200 and answer.deployment == "b"
-    assert 0.2 <= time.monotonic() - started < 0.9
+    # the timeout fired (0.2 s) long before the fault would have ended: generous for slow CI
+    assert 0.2 <= time.monotonic() - started < 10.0
 
 
-async def test_a_stream_cut_before_any_content_is_retried(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stream_cut_before_any_content_is_retried(aiohttp_server, gateway_factory) -> None:
     gw, a, _b = await pair(aiohttp_server, gateway_factory)
     a.faults = Faults(cut_after=1)  # only the role chunk, which shows the client nothing
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -98,7 +99,7 @@ async def test_a_stream_cut_before_any_content_is_retried(aiohttp_server, gatewa
 
 async def test_an_in_band_error_before_any_content_is_retried(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, _b = await pair(aiohttp_server, gateway_factory)
     a.replies.append(Reply(text="", stream_error="The server is overloaded"))
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -111,7 +112,7 @@ async def test_an_in_band_error_before_any_content_is_retried(
 )
 async def test_client_and_credential_errors_are_not_retried(
     aiohttp_server, gateway_factory, upstream, expected
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, b = await pair(aiohttp_server, gateway_factory)
     a.faults = Faults(status=upstream, body=error_body(f"upstream says {upstream}"))
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -119,7 +120,7 @@ async def test_client_and_credential_errors_are_not_retried(
     assert (len(a.requests), len(b.requests)) == (1, 0)
 
 
-async def test_retries_stop_after_num_retries(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_retries_stop_after_num_retries(aiohttp_server, gateway_factory) -> None:
     fakes = [await start_openai(aiohttp_server) for _ in range(3)]
     gw = await gateway_factory(
         [openai_model("gpt-4o", base, id=f"d{i}") for i, (_, base) in enumerate(fakes)],
@@ -132,7 +133,7 @@ async def test_retries_stop_after_num_retries(aiohttp_server, gateway_factory) -
     assert sorted(len(f.requests) for f, _ in fakes) == [0, 1, 1]
 
 
-async def test_num_retries_zero_makes_one_attempt(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_num_retries_zero_makes_one_attempt(aiohttp_server, gateway_factory) -> None:
     gw, a, b = await pair(aiohttp_server, gateway_factory, num_retries=0)
     a.faults = Faults(status=500)
     answer = await ask(gw, "gpt-4o")
@@ -145,7 +146,7 @@ async def test_num_retries_zero_makes_one_attempt(aiohttp_server, gateway_factor
 
 async def test_the_same_deployment_is_retried_after_jittered_exponential_backoff(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fake, clock = await single(aiohttp_server, gateway_factory)
     fake.faults = Faults(status=500, times=2)
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -157,7 +158,7 @@ async def test_the_same_deployment_is_retried_after_jittered_exponential_backoff
 
 async def test_retry_after_is_honoured_on_the_same_deployment(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fake, clock = await single(aiohttp_server, gateway_factory)
     fake.faults = Faults(status=503, times=1, headers={"retry-after": "2"})
     answer = await ask(gw, "gpt-4o")
@@ -165,7 +166,7 @@ async def test_retry_after_is_honoured_on_the_same_deployment(
     assert clock.slept == [2.0]
 
 
-async def test_retry_after_ms_is_honoured_too(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_retry_after_ms_is_honoured_too(aiohttp_server, gateway_factory) -> None:
     gw, fake, clock = await single(aiohttp_server, gateway_factory)
     fake.faults = Faults(status=429, times=1, headers={"retry-after-ms": "1500"})
     answer = await ask(gw, "gpt-4o")
@@ -175,7 +176,7 @@ async def test_retry_after_ms_is_honoured_too(aiohttp_server, gateway_factory) -
 
 async def test_a_retry_after_beyond_max_retry_wait_fails_at_once_with_429(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fake, clock = await single(aiohttp_server, gateway_factory, max_retry_wait=5)
     fake.faults = Faults(status=429, headers={"retry-after": "100"})
     answer = await ask(gw, "gpt-4o", stream=True)
@@ -186,7 +187,7 @@ async def test_a_retry_after_beyond_max_retry_wait_fails_at_once_with_429(
 
 async def test_the_router_waits_at_least_retry_after_setting(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, fake, clock = await single(aiohttp_server, gateway_factory, retry_after=3)
     fake.faults = Faults(status=500, times=1)
     answer = await ask(gw, "gpt-4o")
@@ -197,7 +198,7 @@ async def test_the_router_waits_at_least_retry_after_setting(
 # --- never after the first byte ---------------------------------------------------------------
 
 
-async def test_a_stream_cut_after_content_is_not_retried(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_a_stream_cut_after_content_is_not_retried(aiohttp_server, gateway_factory) -> None:
     gw, a, b = await pair(aiohttp_server, gateway_factory)
     a.replies.append(Reply(text="one two three four", pieces=4))
     a.faults = Faults(cut_after=3)  # the role chunk and two pieces of text, then the line drops
@@ -212,7 +213,7 @@ async def test_a_stream_cut_after_content_is_not_retried(aiohttp_server, gateway
 
 async def test_an_in_band_error_after_content_is_not_retried(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw, a, b = await pair(aiohttp_server, gateway_factory)
     a.replies.append(Reply(text="partial", stream_error="The server had an error"))
     answer = await ask(gw, "gpt-4o", stream=True)

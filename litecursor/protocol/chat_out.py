@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import orjson
 
-from ..errors import LitecursorError, UpstreamError
+from ..errors import LitecursorError
 from .sse import DONE
 from .types import (
     Event,
@@ -159,8 +159,8 @@ class ChunkEncoder(_TurnResults):
         self._role_sent = False
         self._thinking = False  # inside an open <think> block
         self.closed = False
-        #: the message of an error that ended the stream, if one did
-        self.error: str | None = None
+        #: the error that ended the stream, if one did
+        self.error: LitecursorError | None = None
         # every chunk starts with the same bytes: serialise them once
         self._head = (
             b'data: {"id":'
@@ -270,9 +270,9 @@ class ChunkEncoder(_TurnResults):
             elif isinstance(ev, StreamError):
                 self._close_think(text)
                 self._flush(out, reasoning, text)
-                out.append(self._error_chunk(ev.message, ev.type, ev.code))
+                out.append(self._error_chunk(ev.error))
                 self.closed = True
-                self.error = ev.message
+                self.error = ev.error
                 break
         else:
             self._flush(out, reasoning, text)
@@ -307,17 +307,22 @@ class ChunkEncoder(_TurnResults):
         if self.closed:
             return b""
         self.closed = True
-        self.error = err.message
-        return self._error_chunk(err.message, err.error_type, err.code)
+        self.error = err
+        return self._error_chunk(err)
 
-    def _error_chunk(self, message: str, type_: str, code: str | None) -> bytes:
+    def _error_chunk(self, err: LitecursorError) -> bytes:
         body = {
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
             "choices": [],
-            "error": {"message": message, "type": type_, "param": None, "code": code},
+            "error": {
+                "message": err.message,
+                "type": err.error_type,
+                "param": None,
+                "code": err.code,
+            },
         }
         return b"data: " + orjson.dumps(body) + b"\n\n"
 
@@ -373,7 +378,7 @@ class CompletionBuilder(_TurnResults):
             elif isinstance(ev, ReasoningItem):
                 self._turn.reasoning_items.append(ev.data)
             elif isinstance(ev, StreamError):
-                raise UpstreamError(ev.message, code=ev.code, upstream_status=ev.status)
+                raise ev.error
 
     def result(self) -> dict[str, Any]:
         text = "".join(self._text)

@@ -9,18 +9,7 @@ from ..errors import InvalidRequestError
 from .fields import Obj, opt_bool, opt_int, opt_str, req_list, req_obj, req_str
 from .history import pair_tool_results
 from .request_parts import common_fields, mark_custom, read_arguments, read_parts
-from .types import ChatRequest, Message, Part, ResponseFormat, TextPart, ToolCall
-
-# Responses request fields a Responses upstream may take verbatim
-_RESPONSES_EXTRAS = (
-    "include",
-    "store",
-    "truncation",
-    "prompt_cache_retention",
-    "previous_response_id",
-    "prompt_cache_key",
-    "background",
-)
+from .types import RESPONSES_EXTRAS, ChatRequest, Message, Part, ResponseFormat, TextPart, ToolCall
 
 
 def parse_responses(body: Obj, model: str) -> ChatRequest:
@@ -48,7 +37,13 @@ def parse_responses(body: Obj, model: str) -> ChatRequest:
         fmt = t.get("format")
         if fmt is not None:
             response_format = _responses_format(req_obj(fmt, "text.format"))
-    extras = {k: body[k] for k in _RESPONSES_EXTRAS if body.get(k) is not None}
+    if body.get("background"):
+        raise InvalidRequestError(
+            "'background' responses are not supported: litecursor answers within the request "
+            "(send background: false or leave it out)",
+            param="background",
+        )
+    extras = {k: body[k] for k in RESPONSES_EXTRAS if body.get(k) is not None}
     history = mark_custom(tuple(messages), fields["tools"])
     if "previous_response_id" not in extras:  # else results may answer calls kept upstream
         history = pair_tool_results(history)

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..errors import LitecursorError
+
 Role = Literal["system", "user", "assistant", "tool"]
 ToolKind = Literal["function", "custom"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter"]
@@ -124,6 +126,19 @@ class ResponseFormat:
     strict: bool | None = None
 
 
+#: Responses request fields kept verbatim for a Responses upstream, the only one that takes them
+#: (`background` is not among them: the gateway answers in the same request, so a client asking
+#: for a background response is refused rather than answered in the foreground)
+RESPONSES_EXTRAS = (
+    "include",
+    "store",
+    "truncation",
+    "prompt_cache_retention",
+    "previous_response_id",
+    "prompt_cache_key",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
     """A client request in litecursor's own terms, whatever dialect it arrived in.
@@ -157,7 +172,7 @@ class ChatRequest:
     #: Cursor's `metadata.cursorConversationId`: kept for logs and cache affinity, never forwarded
     conversation_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)
-    #: Responses-only request fields kept verbatim for a Responses upstream (`include`, `store`, ...)
+    #: Responses-only request fields kept verbatim for a Responses upstream (`RESPONSES_EXTRAS`)
     responses_extras: dict[str, Any] = field(default_factory=dict)
 
     def tool(self, name: str) -> Tool | None:
@@ -237,15 +252,42 @@ class Finish:
     reason: FinishReason
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class StreamError:
-    """The upstream reported an error inside a stream that had already started."""
+    """The upstream reported an error inside its stream, or the stream broke: `error` is the
+    error the client is told, the same one the failure would have been before the stream
+    started (the router raises it then, to retry or answer with its status)."""
 
-    message: str
-    type: str = "upstream_error"
-    code: str | None = None
-    #: the HTTP status this error would have had before the stream started
-    status: int = 502
+    error: LitecursorError
+
+    @property
+    def message(self) -> str:
+        return self.error.message
+
+    @property
+    def code(self) -> str | None:
+        return self.error.code
+
+    @property
+    def status(self) -> int:
+        return self.error.status
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StreamError):
+            return NotImplemented
+        a, b = self.error, other.error
+        return (type(a), a.message, a.code, a.upstream_status) == (
+            type(b),
+            b.message,
+            b.code,
+            b.upstream_status,
+        )
+
+    def __hash__(self) -> int:
+        return hash((type(self.error), self.error.message))
+
+    def __repr__(self) -> str:
+        return f"StreamError({self.error!r})"
 
 
 Event = (

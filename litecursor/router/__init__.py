@@ -4,20 +4,21 @@
 may be retried on the group's deployments (`num_retries`) and then on its fallback groups;
 after it, the failure is the caller's to report in-stream. Bookkeeping happens once per attempt
 (in-flight counts, first-token latency, failures), never per chunk.
+
+The router knows nothing of the request around it: it tells a `RouteObserver` which group it
+is on and each attempt's start and end, and the observer may change the request right before
+it is built for a deployment (the pipeline's "before upstream" point).
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import time
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
+from typing import Protocol
 
 from ..config import Config, Deployment
-from ..context import Attempt, RequestContext
 from ..errors import (
     ContentPolicyError,
     ContextWindowExceededError,
@@ -27,10 +28,9 @@ from ..errors import (
     NoDeploymentAvailableError,
     RateLimitError,
 )
-from ..protocol.providers import Provider, get_provider
+from ..protocol.providers import get_provider
 from ..protocol.providers.base import retry_after_seconds
 from ..protocol.types import ChatRequest, Event, StreamError
-from ..replay import ReasoningReplay
 from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
 from . import strategies
 from .failures import counts_against, none_available, raise_early_error
@@ -45,6 +45,33 @@ BACKOFF_MAX = 8.0
 IMMEDIATE_COOLDOWN = frozenset({401, 404, 429})
 #: a cooldown never lasts longer than this, whatever an upstream's retry-after says
 MAX_COOLDOWN = 3600.0
+
+
+class RouteObserver(Protocol):
+    """What the router reports about one request, to whoever runs it (the pipeline's `Call`)."""
+
+    def group(self, name: str) -> None:
+        """The router works on this model group now (the requested one, then fallbacks)."""
+
+    def before_upstream(self, d: Deployment, req: ChatRequest) -> ChatRequest:
+        """An attempt at `d` starts; returns the request to send it (possibly changed)."""
+        ...
+
+    def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
+        """The attempt that last started is over: answered, failed, or cancelled."""
+
+
+class Unobserved:
+    """A `RouteObserver` that records nothing (the router used on its own)."""
+
+    def group(self, name: str) -> None:
+        pass
+
+    def before_upstream(self, d: Deployment, req: ChatRequest) -> ChatRequest:
+        return req
+
+    def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
+        pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +113,6 @@ class Router:
         self.state: StateStore = state or MemoryState()
         self.rng = rng or random.Random()
         self.names = Names(config.deployments, self.settings.model_group_alias)
-        self.replay = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
         self._coolable = self._coolable_ids()
 
     def _coolable_ids(self) -> frozenset[str]:
@@ -130,7 +156,7 @@ class Router:
         )
 
     async def stream(
-        self, ctx: RequestContext, req: ChatRequest
+        self, req: ChatRequest, observer: RouteObserver | None = None
     ) -> AsyncGenerator[list[Event], None]:
         """Events for `req`, batch by batch, as they arrive from the upstream.
 
@@ -140,13 +166,14 @@ class Router:
         primary = self.resolve(req.model)
         model = req.model
         retries = self.settings.num_retries
+        observer = observer or Unobserved()
         run = _Run(req)
         del req  # `run.request` has it until the first batch is out
         group: Group | None = primary
         first: LitecursorError | None = None
         fallbacks: list[str] = []
         while group is not None:
-            ctx.model_group = group.name
+            observer.group(group.name)
             tried: list[str] = []
             error: LitecursorError | None = None
             for n in range(retries + 1):
@@ -158,11 +185,11 @@ class Router:
                 tried.append(d.id)
                 try:
                     assert run.request is not None  # retries happen before the first batch
-                    async for events in self.run(ctx, d, run.request, run):
+                    async for events in self.run(d, run.request, observer, run):
                         yield events
                     return
                 except LitecursorError as e:
-                    if run.yielded or ctx.committed:
+                    if run.yielded:
                         raise
                     error = e
                 if not error.retryable or n == retries:
@@ -181,10 +208,12 @@ class Router:
         assert first is not None
         raise first
 
-    async def complete(self, ctx: RequestContext, req: ChatRequest) -> list[Event]:
+    async def complete(
+        self, req: ChatRequest, observer: RouteObserver | None = None
+    ) -> list[Event]:
         """All events of a non-streaming request."""
         events: list[Event] = []
-        async for batch in self.stream(ctx, req):
+        async for batch in self.stream(req, observer):
             events.extend(batch)
         return events
 
@@ -259,31 +288,36 @@ class Router:
     # -- one attempt ----------------------------------------------------------------------
 
     async def run(
-        self, ctx: RequestContext, d: Deployment, req: ChatRequest, progress: _Run | None = None
+        self,
+        d: Deployment,
+        req: ChatRequest,
+        observer: RouteObserver | None = None,
+        progress: _Run | None = None,
     ) -> AsyncIterator[list[Event]]:
         """One attempt at one deployment. A `StreamError` before any event was yielded is
         raised instead, so the caller can still retry or answer with a status code."""
         run = progress or _Run()
         run.hint = None
-        ctx.deployment = d
-        attempt = Attempt(d.id, started=_now())
-        ctx.attempts.append(attempt)
+        observer = observer or Unobserved()
         provider = get_provider(d.adapter)
-        req = self.replay.restore(drop_params(req, d.drop_params), d)
+        req = observer.before_upstream(d, drop_params(req, d.drop_params))
         state, clock = self.state, self.clock
         start = clock.now()
         state.begin(d.id, start)
         yielded = False
+        ended = False
         last: list[Event] = []
         try:
-            async with self._open(provider, d, req) as resp:
+            http = provider.build_request(req, d.target)
+            async with self.client.open(http, self.timeouts(d, req.stream)) as resp:
+                del http
                 if resp.status >= 400:
                     body = await resp.read()
                     run.hint = retry_after_seconds(resp.headers)
                     raise provider.decode_error(resp.status, resp.headers, body)
                 if not req.stream:
                     last = provider.decode_response(await resp.read(), req, d.target)
-                    raise_early_error(last, provider)
+                    raise_early_error(last)
                     state.latency(d.id, clock.now() - start)
                     run.yielded = True
                     yield last
@@ -294,7 +328,7 @@ class Router:
                         events = decoder.feed(data)
                         if events:
                             if not yielded:
-                                raise_early_error(events, provider)
+                                raise_early_error(events)
                                 yielded = run.yielded = True
                                 run.request = None
                                 state.latency(d.id, clock.now() - start)
@@ -303,25 +337,26 @@ class Router:
                     events = decoder.close()
                     if events:
                         if not yielded:
-                            raise_early_error(events, provider)
+                            raise_early_error(events)
                             yielded = run.yielded = True
                         last = events
                         yield events
-            if any(isinstance(ev, StreamError) for ev in last):
+            failure = next((ev.error for ev in last if isinstance(ev, StreamError)), None)
+            if failure is not None:
                 # the upstream broke the stream in-band after it started: the caller reports
                 # it to the client; it still counts against the deployment
-                err = next(ev for ev in last if isinstance(ev, StreamError))
-                self._failed(d, err.message, err.status, None)
-            asyncio.get_running_loop().call_soon(self._count_tokens, d.id, ctx)
+                self._failed(d, failure.message, failure.upstream_status, failure)
+            ended = True
+            observer.attempt_ended(failure)
         except LitecursorError as e:
-            status = getattr(e, "upstream_status", None)
-            attempt.error = e.message
-            attempt.status = status or e.status
+            ended = True
+            observer.attempt_ended(e)
             if counts_against(e, d):
-                self._failed(d, e.message, status, e, run.hint)
+                self._failed(d, e.message, e.upstream_status, e, run.hint)
             raise
         finally:
-            attempt.ended = _now()
+            if not ended:  # cancelled, or the caller stopped reading
+                observer.attempt_ended(None, cancelled=True)
             state.end(d.id)
 
     def _failed(
@@ -353,20 +388,9 @@ class Router:
             return
         self.state.cool(d.id, now + min(seconds, MAX_COOLDOWN))
 
-    def _count_tokens(self, id: str, ctx: RequestContext) -> None:
-        # scheduled at the end of a stream: the handler has stored the usage by the time it runs
-        usage = ctx.usage
-        if usage is not None:
-            self.state.tokens(id, usage.total_tokens, self.clock.now())
-
-    def _open(
-        self, provider: Provider, d: Deployment, req: ChatRequest
-    ) -> AbstractAsyncContextManager[UpstreamResponse]:
-        if provider.transport == "local":
-            body = provider.local_response(req, d.target)  # type: ignore[attr-defined]
-            return self.client.open_local(body, provider.delay(d.target))  # type: ignore[attr-defined]
-        http = provider.build_request(req, d.target)
-        return self.client.open(http, self.timeouts(d, req.stream))
+    def record_usage(self, deployment_id: str, tokens: int) -> None:
+        """Tokens a finished request used on a deployment, for its `tpm` limit."""
+        self.state.tokens(deployment_id, tokens, self.clock.now())
 
     # -- health ---------------------------------------------------------------------------
 
@@ -388,8 +412,11 @@ class Router:
         return out
 
 
-def _now() -> float:
-    return time.monotonic()
-
-
-__all__ = ["DeploymentHealth", "Router", "UpstreamResponse", "drop_params"]
+__all__ = [
+    "DeploymentHealth",
+    "RouteObserver",
+    "Router",
+    "Unobserved",
+    "UpstreamResponse",
+    "drop_params",
+]

@@ -7,10 +7,7 @@ from ..errors import (
     InvalidRequestError,
     LitecursorError,
     NoDeploymentAvailableError,
-    UpstreamError,
-    from_upstream,
 )
-from ..protocol.providers import Provider
 from ..protocol.types import Event, ReasoningItem, StreamError, Usage
 from .names import Group
 
@@ -20,7 +17,7 @@ def counts_against(e: LitecursorError, d: Deployment) -> bool:
     A wildcard group's 404 is the client's: it named a model the provider does not have."""
     if isinstance(e, InvalidRequestError | NoDeploymentAvailableError):
         return False
-    return not (d.is_wildcard and getattr(e, "upstream_status", None) == 404)
+    return not (d.is_wildcard and e.upstream_status == 404)
 
 
 def none_available(group: Group, why: list[tuple[str, float]]) -> NoDeploymentAvailableError:
@@ -40,13 +37,11 @@ def none_available(group: Group, why: list[tuple[str, float]]) -> NoDeploymentAv
     )
 
 
-def raise_early_error(events: list[Event], provider: Provider) -> None:
+def raise_early_error(events: list[Event]) -> None:
     """An error before anything the client would see is raised, to be retried or answered
     with a status code; after visible content it stays an in-stream error."""
     for ev in events:
         if isinstance(ev, StreamError):
-            if ev.status < 500 and ev.status not in (408, 409):
-                raise from_upstream(ev.status, ev.message, code=ev.code, provider=provider.name)
-            raise UpstreamError(ev.message, code=ev.code, upstream_status=ev.status)
+            raise ev.error
         if not isinstance(ev, Usage | ReasoningItem):
             return

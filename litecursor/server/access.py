@@ -1,4 +1,4 @@
-"""The access line of each request: through the `litecursor.access` logger, or straight to a stream.
+"""The access line of each request, a finish listener: through the `litecursor.access` logger, or straight to a stream.
 
 `litecursor serve` sets up logging itself (one stream, one format) and hands that stream here:
 the line is then written in the same format as every other log line, without the `LogRecord`,
@@ -14,7 +14,12 @@ import logging
 import time
 from typing import TextIO
 
+from ..pipeline import Call, Outcome
+
 log = logging.getLogger("litecursor.access")
+
+#: routes with no access line: liveness probes would drown the log
+QUIET_PATHS = frozenset({"/health"})
 
 #: the format of every log line of `litecursor serve`; `AccessLog.write` writes the same
 #: (a test holds the two together)
@@ -32,6 +37,26 @@ class AccessLog:
     @staticmethod
     def enabled() -> bool:
         return log.isEnabledFor(logging.INFO)
+
+    def finish(self, call: Call, outcome: Outcome) -> None:
+        if call.method == "OPTIONS" or call.route in QUIET_PATHS or not self.enabled():
+            return
+        # the line is built here, once, with no arguments left to format later
+        dep = outcome.deployment.id if outcome.deployment else "-"
+        usage = outcome.usage
+        tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
+        first = outcome.first_byte_at
+        ttfb = f"{(first - call.started) * 1000:.0f}" if first is not None else "-"
+        ms = (outcome.ended_at - call.started) * 1000
+        err = outcome.error
+        error = f" error={err.message!r}" if err is not None else ""
+        if outcome.client_gone:
+            error += " client_gone"
+        self.write(
+            f"{call.request_id[:12]} {call.method} {call.route} {outcome.status} "
+            f"model={call.requested_model or '-'} deployment={dep} tokens={tokens} "
+            f"ttfb_ms={ttfb} ms={ms:.0f} conversation={call.conversation_id or '-'}{error}"
+        )
 
     def write(self, line: str) -> None:
         stream = self._stream

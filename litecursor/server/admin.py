@@ -12,13 +12,14 @@ from aiohttp import web
 
 from ..errors import PermissionDeniedError
 from ..router import DeploymentHealth
-from .keys import CONTEXT, ROUTER
+from .keys import CALL, ROUTER
 
 
 async def deployments_health(request: web.Request) -> web.Response:
     """Each deployment: healthy or cooling down until when, in flight, recent latency and
     errors, use this minute. Never a key, a header value or credentials in a URL."""
-    if request[CONTEXT].key != "master":
+    identity = request[CALL].identity
+    if identity is None or not identity.is_master:
         raise PermissionDeniedError("/health/deployments needs the master key")
     router = request.app[ROUTER]
     # the router's clock is monotonic: cooldown ends are shown as wall-clock times

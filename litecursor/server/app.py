@@ -1,4 +1,4 @@
-"""The aiohttp application: routes, middlewares, and the things with a lifetime (the upstream pool)."""
+"""The aiohttp application: routes, middlewares, the pipeline's listeners, and the things with a lifetime."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from typing import TextIO
 from aiohttp import web
 
 from ..config import Config
+from ..pipeline import Pipeline
+from ..pipeline.listeners import MasterKey, RouterUsage
+from ..replay import ReasoningReplay
 from ..router import Router
 from ..upstream import UpstreamClient
 from . import admin, handlers
 from .access import AccessLog
-from .keys import ACCESS_LOG, CONFIG, ROUTER, STARTED, UPSTREAM
-from .middleware import context_middleware, cors_headers
+from .keys import ACCESS_LOG, CONFIG, PIPELINE, REPLAY, ROUTER, STARTED, UPSTREAM
+from .middleware import call_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
 
@@ -34,13 +37,15 @@ def create_app(config: Config, access_stream: TextIO | None = None) -> web.Appli
     """The gateway for `config`; access lines go to `access_stream` when given (see `access`),
     else through the `litecursor.access` logger."""
     app = web.Application(
-        middlewares=[context_middleware],
+        middlewares=[call_middleware],
         client_max_size=config.max_request_bytes,
         handler_args={"max_field_size": 65536},
     )
     app[CONFIG] = config
     app[STARTED] = time.time()
     app[ACCESS_LOG] = AccessLog(access_stream)
+    app[REPLAY] = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
+    app[PIPELINE] = Pipeline()
     app.cleanup_ctx.append(_upstream_pool)
     app.on_response_prepare.append(cors_headers)
     for path in CHAT_PATHS:
@@ -56,8 +61,21 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     client = UpstreamClient.create()
     app[UPSTREAM] = client
     app[ROUTER] = Router(app[CONFIG], client)
+    for listener in listeners(app):
+        app[PIPELINE].add(listener)
     yield
     await client.close()
+
+
+def listeners(app: web.Application) -> list[object]:
+    """Every feature that follows requests, in the order each point calls them: who is
+    calling first, the access line last (it reports what the others decided)."""
+    return [
+        MasterKey(app[CONFIG].master_key),
+        RouterUsage(app[ROUTER]),
+        app[REPLAY],
+        app[ACCESS_LOG],
+    ]
 
 
 async def serve(

@@ -10,11 +10,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..context import RequestContext
 from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError
+from ..pipeline import Call
 from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
 from ..protocol.inbound import parse_request
-from .keys import CONFIG, CONTEXT, ROUTER, STARTED
+from .keys import CALL, CONFIG, PIPELINE, ROUTER, STARTED
+from .middleware import CLIENT_CLOSED
 
 _SSE_HEADERS = {
     "Content-Type": "text/event-stream; charset=utf-8",
@@ -57,24 +58,25 @@ async def read_json(request: web.Request) -> Any:
         raise InvalidRequestError(f"the request body is not valid JSON: {e}") from None
 
 
-def _routing_headers(ctx: RequestContext) -> dict[str, str]:
-    headers = {"x-request-id": ctx.request_id}
-    if ctx.model_group:
-        headers["x-litecursor-model-group"] = ctx.model_group
-    if ctx.deployment is not None:
-        headers["x-litecursor-deployment"] = ctx.deployment.id
+def _answer_headers(call: Call) -> dict[str, str]:
+    headers = {"x-request-id": call.request_id, **call.headers}
+    if call.model_group:
+        headers["x-litecursor-model-group"] = call.model_group
+    if call.deployment is not None:
+        headers["x-litecursor-deployment"] = call.deployment.id
     return headers
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
-    ctx = request[CONTEXT]
-    config = request.app[CONFIG]
-    router = request.app[ROUTER]
+    """parse -> admit -> route -> encode -> write. The call records what happened; the
+    middleware closes it."""
+    call = request[CALL]
+    app = request.app
+    config, router = app[CONFIG], app[ROUTER]
     req = parse_request(await read_json(request))
-    ctx.requested_model = req.model
-    ctx.stream = req.stream
-    ctx.conversation_id = req.conversation_id
+    call.parsed(req)
     router.resolve(req.model)  # an unknown model is a 404 before anything else happens
+    await app[PIPELINE].admit(call, req)
     response_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
 
@@ -85,12 +87,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             model=req.model,
             reasoning_display=config.reasoning_display,
         )
-        builder.feed(await router.complete(ctx, req))
+        builder.feed(await router.complete(req, call))
         result = builder.result()
-        ctx.usage = builder.usage
-        router.replay.remember(ctx.deployment, builder.call_ids, builder.reasoning_items)
-        ctx.first_byte_at = time.monotonic()
-        return _json(result, headers=_routing_headers(ctx))
+        call.answered(builder.usage, builder.call_ids, builder.reasoning_items)
+        call.first_byte()
+        return _json(result, headers=_answer_headers(call))
 
     # Cursor needs the usage chunk for its context meter, asked for or not
     include_usage = req.include_usage or request.path.startswith("/cursor/")
@@ -104,32 +105,29 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     resp: web.StreamResponse | None = None
     try:
         # aclosing: however the loop ends, the upstream response is closed now, not at GC
-        stream = router.stream(ctx, req)
+        stream = router.stream(req, call)
         del req  # the router keeps it while it may retry, then lets it go
         async with contextlib.aclosing(stream) as batches:
             async for events in batches:
                 data = encoder.feed(events)
                 if data:
                     if resp is None:
-                        resp = await _start_stream(request, ctx)
+                        resp = await _start_stream(request, call)
                     await resp.write(data)
+        if resp is None:
+            resp = await _start_stream(request, call)
+        # the last chunks and the end of the body: one write
+        await resp.write_eof(encoder.close())
     except LitecursorError as e:
         if resp is None:
             raise  # nothing sent yet: the middleware answers with the right status
-        ctx.error = e.message
-        await resp.write(encoder.fail(e))
+        await resp.write_eof(encoder.fail(e))
     except ConnectionResetError:  # the client went away between two writes
-        ctx.error = "client disconnected"
-        return resp or web.Response(status=499)
+        call.gone()
+        return resp or web.Response(status=CLIENT_CLOSED)
     finally:
-        ctx.usage = encoder.usage
-    if resp is None:
-        resp = await _start_stream(request, ctx)
-    if encoder.error is not None:
-        ctx.error = encoder.error
-    else:  # a turn that ended well: its reasoning may come back next turn
-        router.replay.remember(ctx.deployment, encoder.call_ids, encoder.reasoning_items)
-    await resp.write_eof(encoder.close())  # the last chunks and the end of the body: one write
+        # however it ended, what the upstream did produce (a cut stream is charged for it)
+        call.answered(encoder.usage, encoder.call_ids, encoder.reasoning_items, encoder.error)
     return resp
 
 
@@ -140,12 +138,10 @@ class _SSEResponse(web.StreamResponse):
     _send_headers_immediately = False  # aiohttp's own switch (what `web.Response` sets)
 
 
-async def _start_stream(request: web.Request, ctx: RequestContext) -> web.StreamResponse:
-    resp = _SSEResponse(status=200, headers={**_SSE_HEADERS, **_routing_headers(ctx)})
+async def _start_stream(request: web.Request, call: Call) -> web.StreamResponse:
+    resp = _SSEResponse(status=200, headers={**_SSE_HEADERS, **_answer_headers(call)})
     await resp.prepare(request)
-    ctx.committed = True
-    ctx.first_byte_at = time.monotonic()
-    ctx.status = 200
+    call.first_byte()
     return resp
 
 

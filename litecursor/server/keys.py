@@ -5,7 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Config
-from ..context import RequestContext
+from ..pipeline import Call, Pipeline
+from ..replay import ReasoningReplay
 from ..router import Router
 from ..upstream import UpstreamClient
 from .access import AccessLog
@@ -13,6 +14,8 @@ from .access import AccessLog
 CONFIG = web.AppKey("config", Config)
 ROUTER = web.AppKey("router", Router)
 UPSTREAM = web.AppKey("upstream", UpstreamClient)
-CONTEXT = web.RequestKey("context", RequestContext)
+PIPELINE = web.AppKey("pipeline", Pipeline)
+REPLAY = web.AppKey("replay", ReasoningReplay)
+CALL = web.RequestKey("call", Call)
 STARTED = web.AppKey("started", float)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)

@@ -1,15 +1,13 @@
-"""Cross-cutting request handling: the request context, error mapping, auth, CORS headers."""
+"""Cross-cutting request handling: one `Call` per request from start to finish, auth, error mapping, CORS."""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import logging
-import time
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
-from ..context import RequestContext
 from ..errors import (
     AuthenticationError,
     InternalError,
@@ -18,99 +16,100 @@ from ..errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
-from .access import AccessLog
-from .keys import ACCESS_LOG, CONFIG, CONTEXT
+from ..pipeline import Call, request_id_from
+from .keys import CALL, CONFIG, PIPELINE
 
-log = logging.getLogger("litecursor.access")
+log = logging.getLogger("litecursor.server")
 
 PUBLIC_PATHS = frozenset({"/health"})
 CORS_ALLOW_HEADERS = "authorization, content-type, x-api-key, openai-organization, openai-project, x-stainless-os, x-stainless-lang, x-stainless-package-version, x-stainless-runtime, x-stainless-runtime-version, x-stainless-arch, x-stainless-retry-count, x-stainless-timeout"
+#: status recorded for a request whose client went away before the answer was complete
+CLIENT_CLOSED = 499
 
 
-def error_response(err: LitecursorError, ctx: RequestContext | None = None) -> web.Response:
+def error_response(err: LitecursorError, call: Call | None = None) -> web.Response:
     headers = dict(err.headers)
-    if ctx is not None:
-        headers["x-request-id"] = ctx.request_id
+    if call is not None:
+        headers.update(call.headers)
+        headers["x-request-id"] = call.request_id
     return web.json_response(err.to_dict(), status=err.status, headers=headers)
 
 
 @web.middleware
-async def context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Gives each request its context, checks the key, and turns every error into OpenAI
-    error JSON. This is the one place that catches everything: no stack trace reaches a client."""
+async def call_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Opens the request's `Call`, authenticates it, turns every error into OpenAI error JSON,
+    and closes the call exactly once, here, whatever happened: this `finally` is the pipeline's
+    finish point. It is also the one place that catches everything: no stack trace reaches a
+    client."""
+    pipeline = request.app[PIPELINE]
     path, method = request.path, request.method
-    ctx = RequestContext(route=path)
-    request[CONTEXT] = ctx
+    headers = request.headers
+    call = Call(
+        pipeline,
+        request_id_from(headers.get("x-request-id")),
+        method,
+        path,
+        client=request.remote,
+        user_agent=headers.get("User-Agent"),
+    )
+    request[CALL] = call
     status = 500
+    error: LitecursorError | None = None
+    gone = False
     try:
         if method == "OPTIONS":  # CORS preflight, on any path, without a key
             status = 204
             return preflight(request)
         if path not in PUBLIC_PATHS:
-            ctx.key = authenticate(request)
+            await authenticate(request, call)
         resp = await handler(request)
         status = resp.status
         if not resp.prepared:
-            resp.headers["x-request-id"] = ctx.request_id
+            resp.headers["x-request-id"] = call.request_id
+            if call.headers:
+                resp.headers.update(call.headers)
         return resp
     except LitecursorError as e:
-        status = e.status
-        ctx.error = e.message
-        return error_response(e, ctx)
-    except web.HTTPRequestEntityTooLarge as e:
-        status = 413
-        err = PayloadTooLargeError.over_limit(request.app[CONFIG].max_request_size_mb)
-        ctx.error = str(e)
-        return error_response(err, ctx)
+        status, error = e.status, e
+        return error_response(e, call)
+    except web.HTTPRequestEntityTooLarge:
+        error = PayloadTooLargeError.over_limit(request.app[CONFIG].max_request_size_mb)
+        status = error.status
+        return error_response(error, call)
     except web.HTTPNotFound:
-        status = 404
-        return error_response(NotFoundError(f"no route for {method} {path}"), ctx)
+        error = NotFoundError(f"no route for {method} {path}")
+        status = error.status
+        return error_response(error, call)
     except web.HTTPMethodNotAllowed:
-        status = 405
-        return error_response(MethodNotAllowedError(f"{method} is not allowed on {path}"), ctx)
+        error = MethodNotAllowedError(f"{method} is not allowed on {path}")
+        status = error.status
+        return error_response(error, call)
     except web.HTTPException as e:
         status = e.status
         raise
+    except (asyncio.CancelledError, ConnectionResetError):
+        # the client went away: aiohttp cancels the handler (`handler_cancellation`), or a
+        # write found the connection closed
+        status, gone = CLIENT_CLOSED, True
+        raise
     except Exception:
-        log.exception("internal error on %s %s (request %s)", method, path, ctx.request_id)
-        ctx.error = "internal error"
-        return error_response(InternalError(f"internal error (request id {ctx.request_id})"), ctx)
+        log.exception("internal error on %s %s (request %s)", method, path, call.request_id)
+        error = InternalError(f"internal error (request id {call.request_id})")
+        status = error.status
+        return error_response(error, call)
     finally:
-        ctx.finished_at = time.monotonic()
-        ctx.status = ctx.status or status
-        if path not in PUBLIC_PATHS and method != "OPTIONS":
-            _log_request(method, path, ctx, request.app[ACCESS_LOG])
+        pipeline.finish(call, call.outcome(status, error, gone))
 
 
-def _log_request(method: str, path: str, ctx: RequestContext, access: AccessLog) -> None:
-    if not access.enabled():
-        return
-    # the line is built here, once, with no arguments left to format later
-    dep = ctx.deployment.id if ctx.deployment else "-"
-    usage = ctx.usage
-    tokens = f"{usage.prompt_tokens}/{usage.completion_tokens}" if usage else "-"
-    first = ctx.first_byte_at
-    ttfb = f"{(first - ctx.started) * 1000:.0f}" if first is not None else "-"
-    end = ctx.finished_at
-    ms = (end - ctx.started) * 1000 if end is not None else 0
-    error = f" error={ctx.error!r}" if ctx.error else ""
-    access.write(
-        f"{ctx.request_id[:12]} {method} {path} {ctx.status} "
-        f"model={ctx.requested_model or '-'} deployment={dep} tokens={tokens} "
-        f"ttfb_ms={ttfb} ms={ms:.0f} conversation={ctx.conversation_id or '-'}{error}"
-    )
-
-
-def authenticate(request: web.Request) -> str:
+async def authenticate(request: web.Request, call: Call) -> None:
     """The caller's identity from `Authorization: Bearer <key>`; 401 otherwise."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
         raise AuthenticationError("missing API key: send 'Authorization: Bearer <key>'")
-    master = request.app[CONFIG].master_key
-    if not hmac.compare_digest(token.strip().encode(), master.encode()):
+    if await request.app[PIPELINE].authenticate(call, token) is None:
         raise AuthenticationError("invalid API key")
-    return "master"
 
 
 def preflight(request: web.Request) -> web.Response:

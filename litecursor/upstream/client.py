@@ -4,21 +4,23 @@ One `aiohttp.ClientSession` per process (kept-alive connections, shared DNS cach
 request has four limits: connect, first byte (headers and the first body bytes), idle time
 between body reads, and a total deadline. A response left before its end (client gone, error)
 is closed, not released, so the provider sees the connection drop and stops generating.
+Requests to `mock://` go to the in-process mock model (`mock.py`) instead of the network.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 import aiohttp
 
-from .errors import UpstreamConnectionError, UpstreamTimeoutError
-from .protocol.providers import HttpRequest
+from ..errors import UpstreamConnectionError, UpstreamTimeoutError
+from ..protocol.providers import HttpRequest
+from .mock import MockExchange
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,27 +166,6 @@ class _ReadLimit:
             self._handle = None
 
 
-class _LocalResponse:
-    """An in-process answer (the mock model), paced like a network stream."""
-
-    __slots__ = ("_body", "_delay", "headers", "status")
-
-    def __init__(self, body: list[bytes], delay: float) -> None:
-        self._body = body
-        self._delay = delay
-        self.status = 200
-        self.headers: Mapping[str, str] = {}
-
-    async def chunks(self) -> AsyncIterator[bytes]:
-        for i, chunk in enumerate(self._body):
-            if self._delay and i:
-                await asyncio.sleep(self._delay)
-            yield chunk
-
-    async def read(self) -> bytes:
-        return b"".join(self._body)
-
-
 def _describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
@@ -234,16 +215,14 @@ class UpstreamClient:
         self, http: HttpRequest, timeouts: Timeouts
     ) -> AbstractAsyncContextManager[UpstreamResponse]:
         """`async with client.open(http, timeouts) as resp`: sends, and hands back the response."""
+        if http.url.startswith("mock://"):
+            return MockExchange(http)
         connect = self._connect_limits.get(timeouts.connect)
         if connect is None:
             connect = self._connect_limits[timeouts.connect] = aiohttp.ClientTimeout(
                 total=None, connect=timeouts.connect, sock_connect=timeouts.connect
             )
         return _Exchange(self.session, http, timeouts, connect)
-
-    @asynccontextmanager
-    async def open_local(self, body: list[bytes], delay: float) -> AsyncIterator[UpstreamResponse]:
-        yield _LocalResponse(body, delay)
 
 
 class _Exchange:

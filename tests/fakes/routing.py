@@ -89,7 +89,7 @@ class Answer:
 
     @property
     def error(self) -> dict[str, Any]:
-        return self.body["error"]  # type: ignore[no-any-return]
+        return self.body["error"]
 
 
 async def ask(gw: Gateway, model: str, *, stream: bool = False, **extra: Any) -> Answer:

@@ -6,7 +6,6 @@ from typing import Any
 
 import orjson
 
-from ...errors import from_upstream
 from ..sse import SSEEvent
 from ..types import (
     Event,
@@ -21,7 +20,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder, truncated, unreadable
+from .base import SSEStreamDecoder, stream_failure, truncated, unreadable
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -212,8 +211,7 @@ def stream_error(err: Any) -> StreamError:
     """An `error` event, mapped as the same error before the stream would have been."""
     kind = str(err.get("type") or "api_error") if isinstance(err, dict) else "api_error"
     message = str(err.get("message") or kind) if isinstance(err, dict) else str(err)
-    mapped = from_upstream(_ERROR_STATUS.get(kind, 500), message, code=kind, provider="anthropic")
-    return StreamError(mapped.message, type=mapped.error_type, code=kind, status=mapped.status)
+    return stream_failure(_ERROR_STATUS.get(kind, 500), message, code=kind, provider="anthropic")
 
 
 def decode_message(data: dict[str, Any]) -> list[Event]:

@@ -10,7 +10,12 @@ from typing import Any, ClassVar, Protocol
 
 import orjson
 
-from ...errors import LitecursorError, from_upstream
+from ...errors import (
+    LitecursorError,
+    UpstreamError,
+    UpstreamProtocolError,
+    from_upstream,
+)
 from ..sse import SSEDecoder, SSEEvent
 from ..tools import CustomCallUnwrapper
 from ..types import ChatRequest, Event, StreamError
@@ -88,8 +93,6 @@ class Provider(ABC):
     name: ClassVar[str]
     #: the upstream understands free-text custom tools natively (OpenAI Responses)
     native_custom_tools: ClassVar[bool] = False
-    #: "http" for a real API; "local" for one answered in-process (the mock)
-    transport: ClassVar[str] = "http"
 
     @abstractmethod
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
@@ -138,15 +141,26 @@ TRUNCATED = "the upstream closed the stream before it finished"
 
 def truncated() -> StreamError:
     """The event for a stream that ended before the provider said it was done."""
-    return StreamError(TRUNCATED, code="upstream_stream_truncated")
+    return StreamError(UpstreamError(TRUNCATED, code="upstream_stream_truncated"))
 
 
 def unreadable(data: bytes, what: str = "event") -> StreamError:
     """The event for a stream event whose JSON does not parse (`what`: the provider's word
     for one, "event" or "chunk")."""
     return StreamError(
-        f"the upstream sent an unreadable {what}: {data[:200]!r}", code="upstream_protocol_error"
+        UpstreamProtocolError(f"the upstream sent an unreadable {what}: {data[:200]!r}")
     )
+
+
+def stream_failure(
+    status: int | None, message: str, *, code: str | None = None, provider: str
+) -> StreamError:
+    """An error the upstream reported inside its stream, as the error the same failure would
+    have been as an HTTP status (`status`: the one the provider's error kind stands for; None
+    when it names none, a failure on the provider's side)."""
+    if status is None:
+        return StreamError(UpstreamError(message, code=code))
+    return StreamError(from_upstream(status, message, code=code, provider=provider))
 
 
 def bearer_headers(target: Target) -> dict[str, str]:

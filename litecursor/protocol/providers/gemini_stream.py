@@ -15,7 +15,6 @@ from typing import Any
 
 import orjson
 
-from ...errors import from_upstream
 from ..sse import SSEEvent
 from ..types import (
     Event,
@@ -28,7 +27,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder, unreadable
+from .base import SSEStreamDecoder, stream_failure, unreadable
 from .base import truncated as truncated_error
 
 _CONTENT_FILTER = frozenset((
@@ -189,7 +188,10 @@ class GeminiChunks:
             message = f"gemini stopped with finishReason {reason}"
             if cand.get("finishMessage"):
                 message += f": {cand['finishMessage']}"
-            self._end(out, StreamError(message, code=f"upstream_finish_{reason.lower()}"))
+            failure = stream_failure(
+                None, message, code=f"upstream_finish_{reason.lower()}", provider="gemini"
+            )
+            self._end(out, failure)
         elif reason == "MAX_TOKENS":
             self._end(out, Finish("length"))
         elif reason in _CONTENT_FILTER:
@@ -283,16 +285,13 @@ class GeminiChunks:
 
 def _stream_error(err: Any) -> StreamError:
     if not isinstance(err, dict):
-        return StreamError(str(err))
+        return stream_failure(None, str(err), provider="gemini")
     code = err.get("code")
-    mapped = from_upstream(
+    return stream_failure(
         code if isinstance(code, int) else 500,
         str(err.get("message") or err),
         code=err.get("status"),
         provider="gemini",
-    )
-    return StreamError(
-        mapped.message, type=mapped.error_type, code=mapped.code, status=mapped.status
     )
 
 

@@ -1,10 +1,14 @@
 """`mock/<anything>`: an offline, deterministic model for demos and tests.
 
-It answers in OpenAI Chat Completions chunks produced in-process (no network), so it exercises
-the same decoder and encoder as a real upstream. Behaviour, from the last message:
+It is a tiny OpenAI Chat Completions server that lives in-process: the gateway builds the same
+Chat Completions request for it as for any OpenAI-compatible upstream, the upstream client's
+mock transport hands that request to `respond` instead of the network (the way httpx's
+`MockTransport` stands in for one), and the answer goes through the same decoder and encoder.
+Behaviour, from the last message:
 - a user line `/tool NAME {json args}` (one line per call; several lines = parallel calls) calls
   that tool; for a custom tool (ApplyPatch) the rest of the line (and the lines after it up to
-  the next `/tool`) is the raw input;
+  the next `/tool`) is the raw input, answered the way function-only upstreams answer custom
+  tools (`{"input": "<raw>"}`);
 - a tool result is acknowledged: `Tool NAME returned: <first 200 characters>`;
 - anything else is streamed back word by word.
 With a reasoning effort set it first "thinks" a short line. Usage counts words.
@@ -13,44 +17,61 @@ With a reasoning effort set it first "thinks" a short line. Usage counts words.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from ...errors import InvalidRequestError
+from ...errors import InvalidRequestError, LitecursorError
+from ..inbound import parse_request
+from ..tools import custom_tool_parameters
 from ..types import ChatRequest, Message
 from .base import HttpRequest, Target
-from .openai_chat import ChatStreamDecoder, OpenAIChatProvider
+from .openai_chat import OpenAIChatProvider, build_chat_body
 
 _TOOL_LINE = re.compile(r"^/tool\s+([A-Za-z0-9_.\-]+)\s*(.*)$")
+MOCK_URL = "mock://local/chat/completions"
+#: the header that carries `litellm_params.mock_delay` to the transport
+DELAY_HEADER = "x-mock-delay"
+_CUSTOM_PARAMETERS = custom_tool_parameters()
 
 
 class MockProvider(OpenAIChatProvider):
     name = "mock"
-    transport = "local"
 
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
-        # never sent anywhere; kept so logs and tests can see what the mock was asked
-        return HttpRequest(
-            "POST",
-            "mock://local/chat/completions",
-            {},
-            orjson.dumps({"model": target.model, "stream": req.stream}),
-        )
+        headers = {"content-type": "application/json"}
+        if target.options.mock_delay:
+            headers[DELAY_HEADER] = repr(target.options.mock_delay)
+        return HttpRequest("POST", MOCK_URL, headers, orjson.dumps(build_chat_body(req, target)))
 
-    def stream_decoder(self, req: ChatRequest, target: Target) -> ChatStreamDecoder:
-        return ChatStreamDecoder()
 
-    def local_response(self, req: ChatRequest, target: Target) -> list[bytes]:
-        """The response body: SSE chunks when streaming, else one JSON body."""
+@dataclass(frozen=True, slots=True)
+class MockAnswer:
+    """What the mock server answers: a status, a content type and the body in pieces (one
+    piece per SSE chunk when streaming), paced by `delay` seconds."""
+
+    status: int
+    content_type: str
+    pieces: list[bytes]
+    delay: float = 0.0
+
+
+def respond(http: HttpRequest) -> MockAnswer:
+    """The mock server's answer to a Chat Completions request."""
+    delay = float(http.headers.get(DELAY_HEADER, 0) or 0)
+    try:
+        body = orjson.loads(http.body)
+        req = parse_request(body)
         answer = _answer(req)
-        if req.stream:
-            return _render_stream(target.model, answer)
-        return [orjson.dumps(_render_body(target.model, answer))]
-
-    def delay(self, target: Target) -> float:
-        """Seconds between streamed chunks (`litellm_params.mock_delay`)."""
-        return target.options.mock_delay
+    except (orjson.JSONDecodeError, LitecursorError) as e:
+        message = e.message if isinstance(e, LitecursorError) else f"not JSON: {e}"
+        error = {"message": message, "type": "invalid_request_error", "param": None, "code": None}
+        return MockAnswer(400, "application/json", [orjson.dumps({"error": error})])
+    model = str(body.get("model", "mock"))
+    if req.stream:
+        return MockAnswer(200, "text/event-stream", _render_stream(model, answer), delay)
+    return MockAnswer(200, "application/json", [orjson.dumps(_render_body(model, answer))], delay)
 
 
 class _Answer:
@@ -108,12 +129,13 @@ def _tool_calls(req: ChatRequest, last: Message) -> list[tuple[str, str, str]]:
                 f"(tools: {', '.join(t.name for t in req.tools) or 'none'})",
                 param="tools",
             )
-        if tool.kind == "custom":
+        if tool.kind == "custom" or tool.parameters == _CUSTOM_PARAMETERS:
             body = [rest] if rest else []
             while i < len(lines) and not _TOOL_LINE.match(lines[i].strip()):
                 body.append(lines[i])
                 i += 1
-            args = "\n".join(body)
+            # a custom tool reaches a Chat upstream as a function with one string parameter
+            args = orjson.dumps({"input": "\n".join(body)}).decode()
         else:
             args = rest or "{}"
             try:

@@ -17,7 +17,6 @@ from ..types import (
     Message,
     ReasoningDelta,
     RefusalDelta,
-    StreamError,
     TextDelta,
     TextPart,
     ToolCallDelta,
@@ -32,6 +31,7 @@ from .base import (
     bearer_headers,
     join_url,
     short_call_id,
+    stream_failure,
     truncated,
     unreadable,
 )
@@ -239,7 +239,11 @@ class ChatStreamDecoder(SSEStreamDecoder):
         if err:
             message = err.get("message") if isinstance(err, dict) else str(err)
             code = err.get("code") if isinstance(err, dict) else None
-            out.append(StreamError(str(message or err), code=str(code) if code else None))
+            out.append(
+                stream_failure(
+                    None, str(message or err), code=str(code) if code else None, provider="openai"
+                )
+            )
             self._finished = True
             return
         for choice in chunk.get("choices") or ():

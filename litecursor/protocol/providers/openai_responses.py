@@ -33,11 +33,6 @@ from .base import (
 from .openai_responses_stream import ResponsesStreamDecoder, decode_response_object
 
 _MIN_OUTPUT_TOKENS = 16  # the API rejects a smaller max_output_tokens
-# Responses-only fields a client may send that the API accepts as they are
-_EXTRAS = (
-    "include", "store", "truncation", "prompt_cache_retention", "previous_response_id",
-    "prompt_cache_key",
-)  # fmt: skip
 
 
 def restore_map(req: ChatRequest) -> dict[str, str]:
@@ -218,10 +213,7 @@ def build_responses_body(req: ChatRequest, target: Target) -> dict[str, Any]:
     text = _text(req)
     if text:
         body["text"] = text
-    extras = req.responses_extras
-    for name in _EXTRAS:
-        if extras.get(name) is not None:
-            body[name] = extras[name]
+    body.update(req.responses_extras)  # only `RESPONSES_EXTRAS`, as the client sent them
     body.setdefault("store", False)  # litecursor resends the whole history every turn
     if body["store"] is False and "reasoning" in body and body["reasoning"].get("effort") != "none":
         # with nothing stored upstream, reasoning survives to the next turn only encrypted

@@ -20,7 +20,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import SSEStreamDecoder, truncated, unreadable
+from .base import SSEStreamDecoder, stream_failure, truncated, unreadable
 
 # HTTP status an in-stream error would have had before the stream started
 _ERROR_STATUS = {
@@ -44,12 +44,13 @@ def usage_from_responses(u: dict[str, Any]) -> Usage:
 
 def _error(err: Any, fallback: str) -> StreamError:
     if not isinstance(err, dict):
-        return StreamError(str(err or fallback))
+        return stream_failure(None, str(err or fallback), provider="openai")
     code = err.get("code") or err.get("type")
-    return StreamError(
+    return stream_failure(
+        _ERROR_STATUS.get(str(code)),
         str(err.get("message") or fallback),
         code=str(code) if code else None,
-        status=_ERROR_STATUS.get(str(code), 502),
+        provider="openai",
     )
 
 
