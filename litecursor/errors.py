@@ -151,6 +151,13 @@ class UpstreamAuthError(UpstreamError):
     retryable = False
 
 
+class UpstreamCredentialsError(UpstreamError):
+    """The gateway could not get credentials for a deployment (a token endpoint, STS or a
+    metadata server failed, or no credentials were found). Names the deployment, never a secret."""
+
+    default_code = "upstream_credentials_error"
+
+
 class UpstreamConnectionError(UpstreamError):
     default_code = "upstream_connection_error"
 

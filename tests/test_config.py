@@ -152,9 +152,24 @@ def test_provider_key_comes_from_its_env_var() -> None:
             "no provider prefix",
         ),
         (
-            [{"model_name": "m", "litellm_params": {"model": "bedrock/x"}}],
+            [{"model_name": "m", "litellm_params": {"model": "sagemaker/x"}}],
             "model_list[0].litellm_params.model",
-            "unknown provider 'bedrock'",
+            "unknown provider 'sagemaker'",
+        ),
+        (
+            [{"model_name": "m", "litellm_params": {"model": "bedrock/x"}}],
+            "model_list[0].litellm_params.aws_region_name",
+            "required",
+        ),
+        (
+            [{"model_name": "m", "litellm_params": {"model": "bedrock/invoke/x"}}],
+            "model_list[0].litellm_params.model",
+            "Converse API only",
+        ),
+        (
+            [{"model_name": "m", "litellm_params": {"model": "vertex_ai/gemini-2.5-pro"}}],
+            "model_list[0].litellm_params.vertex_project",
+            "required",
         ),
         (
             [

@@ -12,22 +12,34 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
 from .fakes import (
     anthropic_upstream,
     azure_upstream,
+    bedrock_upstream,
     gemini_upstream,
     openai_responses_upstream,
     openai_upstream,
+    vertex_upstream,
 )
+from .fakes.aws import AwsKeys
 from .fakes.common import FakeUpstream
 from .harness import Gateway
 
 #: the model name clients ask the gateway for
 MODEL = "m"
 UPSTREAM_KEY = "sk-upstream-secret"
+AiohttpServer = Callable[..., Awaitable[Any]]
+#: a cloud kind starts its fake with the credential services around it, and returns the
+#: `litellm_params` that reach it with working credentials
+Setup = Callable[[AiohttpServer, FakeUpstream, str], Awaitable[dict[str, Any]]]
+
+
+def _cloud(fake: FakeUpstream) -> web.Application:
+    raise AssertionError("cloud kinds start through their setup")
 
 
 @dataclass(frozen=True)
@@ -42,10 +54,54 @@ class Kind:
     model: str
     base_path: str
     extra: dict[str, Any] = field(default_factory=dict)
+    setup: Setup | None = None
 
     @property
     def native_custom_tools(self) -> bool:
         return self.wire == "responses"
+
+
+VERTEX_PROJECT = "litecursor-test"
+VERTEX_LOCATION = "us-east5"
+AWS_REGION = "us-west-2"
+AWS_KEY_ID = "AKIDLITECURSORTEST"
+AWS_SECRET = "aws-secret-for-tests-only"
+
+
+async def vertex_setup(server: AiohttpServer, fake: FakeUpstream, model: str) -> dict[str, Any]:
+    """The fake token endpoint with a fresh service account, and the Vertex fake behind it."""
+    from .clouds import service_account
+
+    tokens = vertex_upstream.GoogleTokens()
+    token_server = await server(tokens.make_app())
+    tokens.token_url = str(token_server.make_url("/token"))
+    info = service_account(tokens)
+    vertex = await server(
+        vertex_upstream.make_app(fake, tokens, project=VERTEX_PROJECT, location=VERTEX_LOCATION)
+    )
+    fake.cloud = tokens  # type: ignore[attr-defined]
+    return {
+        "model": model,
+        "api_base": str(vertex.make_url("")).rstrip("/"),  # a bare host: the standard path
+        "vertex_project": VERTEX_PROJECT,
+        "vertex_location": VERTEX_LOCATION,
+        "vertex_credentials": orjson.dumps(info).decode(),
+    }
+
+
+async def bedrock_setup(server: AiohttpServer, fake: FakeUpstream, model: str) -> dict[str, Any]:
+    """The Bedrock fake, verifying SigV4 with the secret the gateway is given."""
+    keys = AwsKeys(region=AWS_REGION)
+    keys.add(AWS_KEY_ID, AWS_SECRET)
+    app = await server(bedrock_upstream.make_app(fake, keys))
+    fake.cloud = keys  # type: ignore[attr-defined]
+    return {
+        "model": model,
+        "aws_bedrock_runtime_endpoint": str(app.make_url("")).rstrip("/"),
+        "aws_access_key_id": AWS_KEY_ID,
+        "aws_secret_access_key": AWS_SECRET,
+        "aws_region_name": AWS_REGION,
+    }
 
 
 KINDS: dict[str, Kind] = {
@@ -85,11 +141,21 @@ KINDS: dict[str, Kind] = {
         Kind(
             "gemini", "gemini", gemini_upstream.make_app, "gemini/gemini-3-pro-preview", "/v1beta"
         ),
+        Kind("vertex-gemini", "gemini", _cloud, "vertex_ai/gemini-3-pro-preview", "",
+             setup=vertex_setup),
+        Kind("vertex-claude", "anthropic", _cloud, "vertex_ai/claude-sonnet-4-5@20250929", "",
+             setup=vertex_setup),
+        # Claude: the strictest rules (thinking, cache points, toolResult.status)
+        Kind("bedrock", "bedrock", _cloud,
+             "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", "", setup=bedrock_setup),
+        # Llama: tools through Converse (its ConverseStream refuses them), no cache points
+        Kind("bedrock-llama", "bedrock", _cloud,
+             "bedrock/converse/us.meta.llama4-maverick-17b-instruct-v1:0", "",
+             setup=bedrock_setup),
     )
-}
+}  # fmt: skip
 KIND_NAMES = tuple(KINDS)
 
-AiohttpServer = Callable[..., Awaitable[Any]]
 Serve = Callable[..., Awaitable[tuple[FakeUpstream, Gateway]]]
 
 
@@ -99,6 +165,8 @@ async def start_upstream(
     """Run `kind`'s fake on loopback; returns its state and the `litellm_params` reaching it."""
     spec = KINDS[kind]
     fake = FakeUpstream()
+    if spec.setup is not None:
+        return fake, await spec.setup(aiohttp_server, fake, spec.model)
     server = await aiohttp_server(spec.make_app(fake))
     root = str(server.make_url("")).rstrip("/")
     params = {

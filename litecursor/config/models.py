@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..clouds.settings import CloudAuth
 from ..protocol.providers import (
     AdapterOptions,
     RequestDefaults,
@@ -12,6 +13,7 @@ from ..protocol.providers import (
     UnknownProviderError,
     resolve_model,
 )
+from .clouds import AWS_KEYS, CLOUD_ADAPTERS, VERTEX_KEYS, read_cloud
 from .values import ConfigError, ValueReader
 
 #: `litellm_params` keys litecursor reads; LiteLLM's others are warned about (values.py)
@@ -47,6 +49,8 @@ LITELLM_PARAMS = frozenset(
         "thinking_budget",
         "safety_settings",
         "stream_usage",
+        *VERTEX_KEYS,
+        *AWS_KEYS,
     }
 )
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
@@ -73,6 +77,8 @@ class Deployment:
     idle_timeout: float | None = None
     #: request fields never sent to this deployment (`additional_drop_params`)
     drop_params: frozenset[str] = frozenset()
+    #: Vertex AI / Bedrock credentials, applied to each request right before it is sent
+    auth: CloudAuth | None = None
 
     @property
     def is_wildcard(self) -> bool:
@@ -110,12 +116,18 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         or p.opt_str(lp, "base_url", f"{lp_path}.base_url")
         or spec.api_base
     )
+    auth: CloudAuth | None = None
+    if spec.adapter in CLOUD_ADAPTERS:
+        cloud = read_cloud(p, lp, lp_path, spec.adapter, upstream_model, api_base)
+        api_base, auth = cloud.api_base, cloud.auth
     if api_base is None:
         raise ConfigError(f"{lp_path}.api_base", f"required for '{model.split('/')[0]}/' models")
     if not api_base.startswith(("http://", "https://", "mock://")):
         raise ConfigError(f"{lp_path}.api_base", f"'{api_base}' is not an http(s) URL")
     api_key = p.opt_str(lp, "api_key", f"{lp_path}.api_key")
-    if api_key is None and spec.key_env:
+    if spec.adapter in CLOUD_ADAPTERS:
+        api_key = cloud.api_key
+    elif api_key is None and spec.key_env:
         api_key = p.environ.get(spec.key_env)
         if (
             api_key is None
@@ -164,6 +176,7 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         connect_timeout=p.opt_num(lp, "connect_timeout", f"{lp_path}.connect_timeout"),
         idle_timeout=p.opt_num(lp, "idle_timeout", f"{lp_path}.idle_timeout"),
         drop_params=frozenset(drop),
+        auth=auth,
     )
 
 

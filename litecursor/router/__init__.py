@@ -18,6 +18,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from ..clouds import RequestAuth, make_auth
 from ..config import Config, Deployment
 from ..errors import (
     ContentPolicyError,
@@ -114,6 +115,12 @@ class Router:
         self.rng = rng or random.Random()
         self.names = Names(config.deployments, self.settings.model_group_alias)
         self._coolable = self._coolable_ids()
+        #: the cloud deployments' credentials (tokens, signing keys), each refreshed on its own
+        self.auth: dict[str, RequestAuth] = {
+            d.id: make_auth(d.auth, d.id, client.session)
+            for d in config.deployments
+            if d.auth is not None
+        }
 
     def _coolable_ids(self) -> frozenset[str]:
         """Deployments worth cooling down: those with another deployment in their group, or
@@ -309,7 +316,8 @@ class Router:
         last: list[Event] = []
         try:
             http = provider.build_request(req, d.target)
-            async with self.client.open(http, self.timeouts(d, req.stream)) as resp:
+            auth = self.auth.get(d.id)
+            async with self.client.open(http, self.timeouts(d, req.stream), auth) as resp:
                 del http
                 if resp.status >= 400:
                     body = await resp.read()

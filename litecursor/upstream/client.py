@@ -14,13 +14,17 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
+from yarl import URL
 
 from ..errors import UpstreamConnectionError, UpstreamTimeoutError
 from ..protocol.providers import HttpRequest
 from .mock import MockExchange
+
+if TYPE_CHECKING:
+    from ..clouds import RequestAuth
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,9 +216,10 @@ class UpstreamClient:
         await self.session.close()
 
     def open(
-        self, http: HttpRequest, timeouts: Timeouts
+        self, http: HttpRequest, timeouts: Timeouts, auth: RequestAuth | None = None
     ) -> AbstractAsyncContextManager[UpstreamResponse]:
-        """`async with client.open(http, timeouts) as resp`: sends, and hands back the response."""
+        """`async with client.open(http, timeouts) as resp`: sends, and hands back the response.
+        With `auth` (a cloud deployment's credentials), the request is signed first."""
         if http.url.startswith("mock://"):
             return MockExchange(http)
         connect = self._connect_limits.get(timeouts.connect)
@@ -222,7 +227,7 @@ class UpstreamClient:
             connect = self._connect_limits[timeouts.connect] = aiohttp.ClientTimeout(
                 total=None, connect=timeouts.connect, sock_connect=timeouts.connect
             )
-        return _Exchange(self.session, http, timeouts, connect)
+        return _Exchange(self.session, http, timeouts, connect, auth)
 
 
 class _Exchange:
@@ -230,7 +235,7 @@ class _Exchange:
     made by `asynccontextmanager` would keep it, body and all, for as long as the stream
     lasts (and orjson's output keeps spare capacity: several KB even for a small body)."""
 
-    __slots__ = ("_connect", "_http", "_resp", "_session", "_timeouts")
+    __slots__ = ("_auth", "_connect", "_http", "_resp", "_session", "_timeouts")
 
     def __init__(
         self,
@@ -238,8 +243,10 @@ class _Exchange:
         http: HttpRequest,
         timeouts: Timeouts,
         connect: aiohttp.ClientTimeout,
+        auth: RequestAuth | None = None,
     ) -> None:
         self._session = session
+        self._auth = auth
         self._http: HttpRequest | None = http
         self._timeouts = timeouts
         self._connect = connect  # aiohttp's own limits: connecting only
@@ -248,6 +255,12 @@ class _Exchange:
     async def __aenter__(self) -> UpstreamResponse:
         http, self._http = self._http, None
         assert http is not None, "an exchange is entered once"
+        url: str | URL = http.url
+        if self._auth is not None:
+            # credentials (a token refresh, a signature): an UpstreamCredentialsError names the
+            # deployment; the URL then goes out byte for byte as signed, never re-quoted
+            http = await self._auth.apply(http)
+            url = URL(http.url, encoded=True)
         timeouts = self._timeouts
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -257,7 +270,7 @@ class _Exchange:
         try:
             async with asyncio.timeout_at(min(first, deadline)):
                 resp = await self._session.request(
-                    http.method, http.url, data=http.body, headers=headers, timeout=self._connect
+                    http.method, url, data=http.body, headers=headers, timeout=self._connect
                 )
         except aiohttp.ConnectionTimeoutError:  # a TimeoutError too: must come first
             raise _timeout("connect", timeouts) from None

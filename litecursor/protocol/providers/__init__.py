@@ -30,6 +30,9 @@ _ADAPTERS: dict[str, str] = {
     "anthropic": "anthropic:AnthropicProvider",
     "gemini": "gemini:GeminiProvider",
     "mock": "mock:MockProvider",
+    "vertex_gemini": "vertex:VertexGeminiProvider",
+    "vertex_anthropic": "vertex:VertexAnthropicProvider",
+    "bedrock": "bedrock:BedrockProvider",
 }
 
 
@@ -52,6 +55,9 @@ _PREFIXES: dict[str, ProviderSpec] = {
         "gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"
     ),
     "mock": ProviderSpec("mock", "mock://local", None),
+    # the cloud providers' URLs and credentials are worked out by config/clouds.py
+    "vertex_ai": ProviderSpec("vertex_gemini", None, None),
+    "bedrock": ProviderSpec("bedrock", None, "AWS_BEARER_TOKEN_BEDROCK"),
     "openai_compatible": ProviderSpec("openai_chat", None, None),
     "custom_openai": ProviderSpec("openai_chat", None, None),
     "hosted_vllm": ProviderSpec("openai_chat", None, "HOSTED_VLLM_API_KEY"),
@@ -108,6 +114,23 @@ def resolve_model(model: str) -> tuple[ProviderSpec, str]:
     if sub == "responses" and sep2 and spec.adapter in _RESPONSES_ADAPTERS:
         spec = ProviderSpec(_RESPONSES_ADAPTERS[spec.adapter], spec.api_base, spec.key_env)
         rest = name
+    elif spec.adapter == "bedrock" and sep2 and sub in ("converse", "invoke"):
+        if sub == "invoke":
+            raise UnknownProviderError(
+                f"'{model}': litecursor speaks Bedrock's Converse API only; "
+                f"write bedrock/converse/{name} (or bedrock/{name})"
+            )
+        rest = name
+    elif spec.adapter == "vertex_gemini":
+        if sep2 and sub in ("gemini", "anthropic", "google"):
+            rest = name  # LiteLLM's vertex_ai/gemini/<model> form, and publisher prefixes
+        if rest.startswith("claude"):
+            spec = ProviderSpec("vertex_anthropic", None, None)
+        elif "/" in rest:
+            raise UnknownProviderError(
+                f"'{model}': Vertex AI partner models other than Claude are not supported; "
+                "vertex_ai/ serves Gemini and Claude"
+            )
     return spec, rest
 
 
