@@ -267,6 +267,8 @@ def test_the_examples_load(name: str) -> None:
         "AZURE_API_KEY": "d",
         "AZURE_API_BASE": "https://x.openai.azure.com",
         "GROQ_API_KEY": "e",
+        "AWS_ACCESS_KEY_ID": "f",
+        "AWS_SECRET_ACCESS_KEY": "g",
         "LITECURSOR_MASTER_KEY": "m",
     }
     c = load(EXAMPLES / name, environ=env)
