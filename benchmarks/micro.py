@@ -1,7 +1,8 @@
-"""The protocol core's cost per upstream event, in-process: SSE framing, provider decoding, chunk encoding.
+"""The protocol core's cost, in-process: per upstream event (SSE framing, provider decoding, chunk encoding) and per request (parsing each client dialect, building each upstream's body).
 
 No sockets and no event loop: the sans-IO objects fed the fake upstream's own responses (20 text
-events), the same way the gateway feeds them, one event per `feed`. Run it before and after a
+events), the same way the gateway feeds them, one event per `feed`; and the Cursor bodies of
+`tests/data/cursor/requests/`, parsed and built for every upstream API. Run it before and after a
 change to the hot path: `.venv/bin/python benchmarks/micro.py`.
 """
 
@@ -14,14 +15,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import orjson
 from fake_upstream import Shape, anthropic_stream, openai_stream
 
 from litecursor.protocol.chat_out import ChunkEncoder
-from litecursor.protocol.providers import get_provider
+from litecursor.protocol.inbound import parse_request
+from litecursor.protocol.providers import Target, get_provider
 from litecursor.protocol.sse import SSEDecoder
 from litecursor.protocol.types import ChatRequest, Message, TextDelta, TextPart
 
 ROUNDS = 3000
+REQUEST_ROUNDS = 300
+CURSOR_BODIES = Path(__file__).resolve().parent.parent / "tests" / "data" / "cursor" / "requests"
+#: (adapter, upstream model) built from each parsed body
+BUILDS = (("openai_chat", "gpt-5.1"), ("openai_responses", "gpt-5.1"),
+          ("anthropic", "claude-sonnet-4-5"), ("gemini", "gemini-3-pro-preview"))  # fmt: skip
 REQUEST = ChatRequest(model="m", messages=(Message("user", (TextPart("hi"),)),), stream=True)
 
 
@@ -93,6 +101,38 @@ def main() -> None:
     print("| step | µs per upstream event |\n|---|---|")
     for name, us in rows:
         print(f"| {name} | {us:.2f} |")
+    print()
+    requests()
+
+
+def requests() -> None:
+    """Parse each Cursor body (JSON already decoded, as the handler has it) and build every
+    upstream's body from it (to bytes, as sent)."""
+    print("| Cursor body | parse µs | " + " | ".join(f"{a} build µs" for a, _ in BUILDS) + " |")
+    print("|---|---|" + "---|" * len(BUILDS))
+    for path in sorted(CURSOR_BODIES.glob("*.json")):
+        body = orjson.loads(path.read_bytes())
+        req = parse_request(body)
+
+        def parse(body: object = body) -> None:
+            for _ in range(REQUEST_ROUNDS):
+                parse_request(body)
+
+        cells = [_per_request(parse)]
+        for adapter, model in BUILDS:
+            provider = get_provider(adapter)
+            target = Target(adapter.split("_")[0], model, "https://upstream.invalid/v1", "sk-x")
+
+            def build(provider=provider, target=target, req=req) -> None:  # type: ignore[no-untyped-def]
+                for _ in range(REQUEST_ROUNDS):
+                    provider.build_request(req, target)
+
+            cells.append(_per_request(build))
+        print(f"| {path.stem} | " + " | ".join(f"{c:.1f}" for c in cells) + " |")
+
+
+def _per_request(fn: Callable[[], None]) -> float:
+    return best_of(fn, 1) * ROUNDS / REQUEST_ROUNDS
 
 
 if __name__ == "__main__":

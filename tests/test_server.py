@@ -134,10 +134,10 @@ BAD = [
     ({"model": 5, "messages": USER}, 400, "model", "non-empty string"),
     ({"model": "", "messages": USER}, 400, "model", "non-empty string"),
     ({"model": "mock"}, 400, "messages", "'messages'"),
-    ({"model": "mock", "messages": []}, 400, "messages", "must not be empty"),
+    ({"model": "mock", "messages": []}, 400, "messages", "no conversation"),
     ({"model": "mock", "messages": "hi"}, 400, "messages", "must be an array"),
-    ({"model": "mock", "input": []}, 400, "input", "must not be empty"),
-    ({"model": "mock", "input": ""}, 400, "input", "must not be empty"),
+    ({"model": "mock", "input": []}, 400, "input", "no conversation"),
+    ({"model": "mock", "input": ""}, 400, "input", "no conversation"),
     ({"model": "mock", "input": 7}, 400, "input", "must be an array"),
     ({"model": "mock", "messages": [{"content": "x"}]}, 400, "messages[0].role", "role"),
     (

@@ -1,9 +1,14 @@
 """Conversation repairs every upstream needs: each tool call answered, each tool result answering a call.
 
-OpenAI (both APIs), Anthropic and Gemini all refuse a history with a call left unanswered
-before the conversation moves on, or a result whose call is not in the turn before it. Client
-histories break this (an interrupted agent step, trimmed or compacted history), so a missing
-result is filled in with a note and a stray result is kept as user text.
+OpenAI (both APIs), Anthropic and Gemini all refuse a history whose tool results do not follow
+their calls directly, with a call left unanswered, or a result whose call is not in the turn
+before it. Client histories break this (an interrupted agent step, a note or a user message
+between a call and its result, trimmed or compacted history), so:
+
+* a result that arrives later than the message after its call is moved up next to its call,
+  and what sat between them follows the results, in its order;
+* a call that has no result anywhere is answered with a note;
+* a result whose call is nowhere before it is kept as user text.
 """
 
 from __future__ import annotations
@@ -14,33 +19,58 @@ MISSING_RESULT = "No result was recorded for this tool call."
 
 
 def pair_tool_results(messages: tuple[Message, ...]) -> tuple[Message, ...]:
-    if not any(m.role == "tool" or m.tool_calls for m in messages):
+    if not any(m.role == "tool" or m.tool_calls for m in messages) or _paired(messages):
         return messages
-    out: list[Message] = []
-    pending: dict[str, str] = {}  # call id -> tool name, for the assistant turn just before
+    return _repair(messages)
+
+
+def _paired(messages: tuple[Message, ...]) -> bool:
+    """Whether every call's results follow it directly and every result answers one: the
+    usual history, which needs no copy."""
+    pending: set[str] = set()
     for m in messages:
         if m.role == "tool":
-            if m.tool_call_id in pending:
-                del pending[m.tool_call_id]
-                out.append(m)
-            else:
-                note = TextPart(f"Result of tool call {m.tool_call_id or '?'}:\n")
-                out.append(Message("user", (note, *m.content)))
+            if m.tool_call_id not in pending:
+                return False
+            pending.discard(m.tool_call_id)
+        elif pending:
+            return False
+        elif m.tool_calls:
+            pending = {tc.id for tc in m.tool_calls}
+    return not pending
+
+
+def _repair(messages: tuple[Message, ...]) -> tuple[Message, ...]:
+    # where each call id's results are, so a late one can be found without a search
+    results: dict[str, list[int]] = {}
+    for i, m in enumerate(messages):
+        if m.role == "tool":
+            results.setdefault(m.tool_call_id or "", []).append(i)
+    moved: set[int] = set()  # results already placed next to their call
+    out: list[Message] = []
+    for i, m in enumerate(messages):
+        if m.role == "tool":
+            if i in moved:
+                continue
+            note = TextPart(f"Result of tool call {m.tool_call_id or '?'}:\n")
+            out.append(Message("user", (note, *m.content)))
             continue
-        # a system note between a call and its result changes nothing
-        if pending and m.role != "system":
-            _fill(out, pending)
         out.append(m)
+        if not m.tool_calls:
+            continue
+        # this turn's results, in the order they were sent, then a note for each call without one
+        found: list[int] = []
         for tc in m.tool_calls:
-            pending[tc.id] = tc.name
-    _fill(out, pending)
+            at = next((j for j in results.get(tc.id, ()) if j > i and j not in moved), None)
+            if at is not None:
+                moved.add(at)
+                found.append(at)
+        found.sort()
+        out.extend(messages[j] for j in found)
+        answered = {messages[j].tool_call_id for j in found}
+        out.extend(
+            Message("tool", (TextPart(MISSING_RESULT),), tool_call_id=tc.id, name=tc.name)
+            for tc in m.tool_calls
+            if tc.id not in answered
+        )
     return tuple(out)
-
-
-def _fill(out: list[Message], pending: dict[str, str]) -> None:
-    """A result for each call left unanswered."""
-    out.extend(
-        Message("tool", (TextPart(MISSING_RESULT),), tool_call_id=cid, name=name)
-        for cid, name in pending.items()
-    )
-    pending.clear()

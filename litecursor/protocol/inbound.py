@@ -45,15 +45,39 @@ def parse_request(body: Any) -> ChatRequest:
         )
     if not isinstance(model, str) or not model.strip():
         raise InvalidRequestError("'model' must be a non-empty string", param="model")
-    if "messages" in body:
+    # decided by content, not by key: the openai SDK makes its users send `messages`, so a
+    # Responses body often carries `messages: []` (or null) beside `input`
+    messages = body.get("messages")
+    has_messages = _has_items(messages, "messages")
+    if _has_items(body.get("input"), "input"):
+        # both carry items: `messages` first, then `input` (README, "Using it from Cursor")
+        before = _chat_messages(messages) if messages and has_messages else ()
+        return parse_responses(body, model, before)
+    if has_messages:
         return _parse_chat(body, model)
-    if "input" in body:
-        return parse_responses(body, model)
+    if "messages" in body or "input" in body:
+        raise InvalidRequestError(
+            "the request has no conversation: 'messages' and 'input' are both empty",
+            param="messages" if "messages" in body else "input",
+        )
     raise InvalidRequestError(
         "missing required parameter: 'messages' (Chat Completions) or 'input' (Responses)",
         param="messages",
         code="missing_required_parameter",
     )
+
+
+def _has_items(value: Any, name: str) -> bool:
+    """Whether `messages` / `input` holds anything; null and empty count as absent, any
+    other value that is not an array (or, for `input`, a string) is refused."""
+    if value is None:
+        return False
+    if isinstance(value, list):
+        return bool(value)
+    if name == "input" and isinstance(value, str):
+        return bool(value)
+    req_list(value, name)
+    return False  # not reached: req_list raised
 
 
 # ---------------------------------------------------------------------------------------------
@@ -65,20 +89,22 @@ def parse_request(body: Any) -> ChatRequest:
 # ---------------------------------------------------------------------------------------------
 
 
-def _parse_chat(body: Obj, model: str) -> ChatRequest:
-    raw_messages = req_list(body["messages"], "messages")
-    if not raw_messages:
-        raise InvalidRequestError("'messages' must not be empty", param="messages")
+def _chat_messages(raw_messages: list[Any]) -> tuple[Message, ...]:
     messages: list[Message] = []
     for i, raw in enumerate(raw_messages):
         _chat_message(raw, i, messages)
+    return tuple(messages)
+
+
+def _parse_chat(body: Obj, model: str) -> ChatRequest:
+    messages = _chat_messages(body["messages"])
     fields = common_fields(body, model)
     max_tokens = opt_int(body, "max_completion_tokens", minimum=1)
     if max_tokens is None:
         max_tokens = opt_int(body, "max_tokens", minimum=1)
     rf = body.get("response_format")
     return ChatRequest(
-        messages=pair_tool_results(mark_custom(tuple(messages), fields["tools"])),
+        messages=pair_tool_results(mark_custom(messages, fields["tools"])),
         dialect="chat",
         max_tokens=max_tokens,
         response_format=_chat_response_format(rf) if rf is not None else None,

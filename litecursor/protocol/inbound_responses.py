@@ -12,21 +12,19 @@ from .request_parts import common_fields, mark_custom, read_arguments, read_part
 from .types import RESPONSES_EXTRAS, ChatRequest, Message, Part, ResponseFormat, TextPart, ToolCall
 
 
-def parse_responses(body: Obj, model: str) -> ChatRequest:
+def parse_responses(body: Obj, model: str, before: tuple[Message, ...] = ()) -> ChatRequest:
+    """The Responses body; `before` holds the messages of a `messages` array sent beside
+    `input`, which come first."""
     raw_input = body["input"]
     messages: list[Message] = []
     instructions = opt_str(body, "instructions")
     if instructions:
         messages.append(Message("system", (TextPart(instructions),)))
+    messages.extend(before)
     if isinstance(raw_input, str):
-        if not raw_input:
-            raise InvalidRequestError("'input' must not be empty", param="input")
         messages.append(Message("user", (TextPart(raw_input),)))
     else:
-        items = req_list(raw_input, "input")
-        if not items:
-            raise InvalidRequestError("'input' must not be empty", param="input")
-        messages.extend(_input_items(items))
+        messages.extend(_input_items(req_list(raw_input, "input")))
     fields = common_fields(body, model)
     verbosity = None
     response_format = None
@@ -50,12 +48,21 @@ def parse_responses(body: Obj, model: str) -> ChatRequest:
     return ChatRequest(
         messages=history,
         dialect="responses",
-        max_tokens=opt_int(body, "max_output_tokens", minimum=1),
+        max_tokens=_max_tokens(body),
         response_format=response_format,
         verbosity=verbosity,
         responses_extras=extras,
         **fields,
     )
+
+
+def _max_tokens(body: Obj) -> int | None:
+    """`max_output_tokens`, or the Chat names an SDK user sends beside `input`."""
+    for name in ("max_output_tokens", "max_completion_tokens", "max_tokens"):
+        value = opt_int(body, name, minimum=1)
+        if value is not None:
+            return value
+    return None
 
 
 def _responses_format(fmt: Obj) -> ResponseFormat:

@@ -102,10 +102,37 @@ def _function_tool(t: Obj, i: int, sub: str = "", schema_key: str = "parameters"
 def _custom_tool(t: Obj, i: int, sub: str = "") -> Tool:
     """The custom tool `t`, at `tools[i]` + `sub`; its paths are built as `_function_tool`'s."""
     fmt = t.get("format")
-    if fmt is not None and not isinstance(fmt, dict):
-        req_obj(fmt, f"tools[{i}]{sub}.format")
+    if fmt is not None:
+        fmt = _custom_format(fmt, f"tools[{i}]{sub}.format")
     name, description = _name_and_description(t, i, sub)
     return Tool(name=name, description=description, kind="custom", format=fmt)
+
+
+_SYNTAXES = ("lark", "regex")
+
+
+def _custom_format(value: Any, path: str) -> dict[str, Any] | None:
+    """A custom tool's input format in one shape, the Responses API's: ``{"type": "text"}`` or
+    ``{"type": "grammar", "syntax", "definition"}``. The Chat API nests the grammar
+    (``{"type": "grammar", "grammar": {"definition", "syntax"}}``); both are read."""
+    fmt = req_obj(value, path)
+    kind = fmt.get("type")
+    if kind == "text":
+        return {"type": "text"}
+    if kind != "grammar":
+        raise InvalidRequestError(
+            f"{path}.type '{kind}' is not one of text, grammar", param=f"{path}.type"
+        )
+    inner, where = fmt, path
+    if "grammar" in fmt:  # the Chat API's nested form
+        inner, where = req_obj(fmt["grammar"], f"{path}.grammar"), f"{path}.grammar"
+    definition = req_str(inner, "definition", f"{where}.definition")
+    syntax = req_str(inner, "syntax", f"{where}.syntax")
+    if syntax not in _SYNTAXES:
+        raise InvalidRequestError(
+            f"{where}.syntax '{syntax}' is not one of lark, regex", param=f"{where}.syntax"
+        )
+    return {"type": "grammar", "syntax": syntax, "definition": definition}
 
 
 def _name_and_description(t: Obj, i: int, sub: str) -> tuple[str, str | None]:
@@ -165,11 +192,12 @@ def read_part(raw: Any, within: str, index: int) -> Part | None:
     """The content part `within[index]`, or None for one that is dropped. A text part, the
     usual one, is read without building its path."""
     if isinstance(raw, str):
-        return TextPart(raw)
+        return TextPart(raw) if raw else None
     if isinstance(raw, dict) and raw.get("type") in _TEXT_PARTS:
         text = raw.get("text")
         if isinstance(text, str):
-            return TextPart(text)
+            # an empty text part (sent beside an image) is refused by some hosted models
+            return TextPart(text) if text else None
     return _part(raw, f"{within}[{index}]")
 
 
@@ -177,9 +205,11 @@ def _part(raw: Any, path: str) -> Part | None:
     p = req_obj(raw, path)
     kind = p.get("type")
     if kind in _TEXT_PARTS:
-        return TextPart(req_str(p, "text", f"{path}.text", allow_empty=True))
+        text = req_str(p, "text", f"{path}.text", allow_empty=True)
+        return TextPart(text) if text else None
     if kind == "refusal":
-        return TextPart(opt_str(p, "refusal", f"{path}.refusal") or "")
+        refusal = opt_str(p, "refusal", f"{path}.refusal")
+        return TextPart(refusal) if refusal else None
     if kind == "image_url":
         img = p.get("image_url")
         if isinstance(img, str):

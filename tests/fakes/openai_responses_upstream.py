@@ -223,6 +223,29 @@ def _validate_tools(tools: Any) -> None:
         if not tool.get("name"):
             raise _missing(f"{path}.name")
         _keys(tool, _TOOL_KEYS[kind], path)
+        if kind == "custom" and "format" in tool:
+            _validate_format(tool["format"], f"{path}.format")
+
+
+def _validate_format(fmt: Any, path: str) -> None:
+    """A custom tool's `format`: `{type: "text"}` or `{type: "grammar", syntax, definition}`,
+    flat (the Chat API's nested `grammar: {...}` is an unknown parameter here)."""
+    if not isinstance(fmt, dict):
+        raise _bad_type(path, "an object", fmt)
+    kind = fmt.get("type")
+    if kind == "text":
+        _keys(fmt, {"type"}, path)
+        return
+    if kind != "grammar":
+        raise _bad_value(f"{path}.type", kind, ("text", "grammar"))
+    _keys(fmt, {"type", "syntax", "definition"}, path)
+    for key in ("syntax", "definition"):
+        if key not in fmt:
+            raise _missing(f"{path}.{key}")
+    if not isinstance(fmt["definition"], str):
+        raise _bad_type(f"{path}.definition", "a string", fmt["definition"])
+    if fmt["syntax"] not in ("lark", "regex"):
+        raise _bad_value(f"{path}.syntax", fmt["syntax"], ("lark", "regex"))
 
 
 def _validate_input(items: Any, has_previous: bool) -> None:
@@ -248,6 +271,10 @@ def _validate_input(items: Any, has_previous: bool) -> None:
         if kind == "message":
             _validate_message(item, path)
         elif kind in ("function_call", "custom_tool_call"):
+            raw = item["arguments" if kind == "function_call" else "input"]
+            if not isinstance(raw, str):
+                key = "arguments" if kind == "function_call" else "input"
+                raise _bad_type(f"{path}.{key}", "a string", raw)
             calls[cid] = kind
         elif kind.endswith("_output") and not has_previous and calls.get(cid) != kind[:-7]:
             what = "function call" if kind == "function_call_output" else "custom tool call"

@@ -103,6 +103,11 @@ def _validate_tools(tools: Any) -> web.Response | None:
     if not isinstance(tools, list):
         return invalid("Invalid type for 'tools': expected an array.", "tools")
     for i, t in enumerate(tools):
+        if isinstance(t, dict) and t.get("type") == "custom":
+            err = _validate_custom_tool(t, f"tools[{i}]")
+            if err is not None:
+                return err
+            continue
         if not isinstance(t, dict) or t.get("type") != "function":
             return invalid(
                 f"Invalid value: '{t.get('type') if isinstance(t, dict) else t}'. "
@@ -129,6 +134,70 @@ def _validate_tools(tools: Any) -> web.Response | None:
                 f"tools[{i}].function",
                 "unknown_parameter",
             )
+    return None
+
+
+def _unknown(param: str) -> web.Response:
+    return invalid(f"Unknown parameter: '{param}'.", param, "unknown_parameter")
+
+
+def _missing(param: str) -> web.Response:
+    return invalid(f"Missing required parameter: '{param}'.", param, "missing_required_parameter")
+
+
+def _extra(obj: dict[str, Any], allowed: set[str], path: str) -> web.Response | None:
+    for key in obj:
+        if key not in allowed:
+            return _unknown(f"{path}.{key}")
+    return None
+
+
+def _validate_custom_tool(t: dict[str, Any], path: str) -> web.Response | None:
+    """The Chat API's custom tool: `{type: "custom", custom: {name, description, format}}`,
+    whose grammar format nests its grammar (`{type: "grammar", grammar: {definition,
+    syntax}}`); the Responses API's flat `{type: "grammar", syntax, definition}` is refused."""
+    err = _extra(t, {"type", "custom"}, path)
+    if err is not None:
+        return err
+    inner = t.get("custom")
+    if not isinstance(inner, dict):
+        return _missing(f"{path}.custom")
+    err = _extra(inner, {"name", "description", "format"}, f"{path}.custom")
+    if err is not None:
+        return err
+    if not isinstance(inner.get("name"), str):
+        return _missing(f"{path}.custom.name")
+    fmt = inner.get("format")
+    if fmt is None:
+        return None
+    fpath = f"{path}.custom.format"
+    kind = fmt.get("type") if isinstance(fmt, dict) else None
+    if kind == "text":
+        return _extra(fmt, {"type"}, fpath)
+    if kind != "grammar":
+        return invalid(
+            f"Invalid value: '{kind}'. Supported values are: 'text' and 'grammar'.",
+            f"{fpath}.type",
+            "invalid_value",
+        )
+    err = _extra(fmt, {"type", "grammar"}, fpath)
+    if err is not None:
+        return err
+    grammar = fmt.get("grammar")
+    if not isinstance(grammar, dict):
+        return _missing(f"{fpath}.grammar")
+    err = _extra(grammar, {"definition", "syntax"}, f"{fpath}.grammar")
+    if err is not None:
+        return err
+    for key in ("definition", "syntax"):
+        if not isinstance(grammar.get(key), str):
+            return _missing(f"{fpath}.grammar.{key}")
+    if grammar["syntax"] not in ("lark", "regex"):
+        return invalid(
+            f"Invalid value: '{grammar['syntax']}'. Supported values are: 'lark' and 'regex'.",
+            f"{fpath}.grammar.syntax",
+            "invalid_value",
+        )
     return None
 
 
@@ -181,6 +250,15 @@ def _validate_messages(messages: list[Any]) -> web.Response | None:
                         f"messages[{i}].tool_calls[{j}].id",
                         "string_above_max_length",
                     )
+                if c.get("type") == "custom":  # a replayed custom call: {name, input}
+                    inner = c.get("custom")
+                    if not isinstance(inner, dict) or not isinstance(inner.get("input"), str):
+                        return _missing(f"messages[{i}].tool_calls[{j}].custom.input")
+                    err = _extra(inner, {"name", "input"}, f"messages[{i}].tool_calls[{j}].custom")
+                    if err is not None:
+                        return err
+                    pending.append(c.get("id"))
+                    continue
                 if (
                     c.get("type") != "function"
                     or not isinstance(fn, dict)
@@ -326,6 +404,45 @@ async def handle_chat(
             request, [*lead, *render_stream(reply, model, include_usage)]
         )
     return web.json_response(render_body(reply, model))
+
+
+def vllm_error(message: str) -> web.Response:
+    """vLLM's error body (`object: "error"`, the status as `code`)."""
+    body = {"object": "error", "message": message, "type": "BadRequestError", "param": None}
+    return error_response(400, {**body, "code": 400})
+
+
+def validate_chat_template(body: dict[str, Any]) -> web.Response | None:
+    """What an OpenAI-compatible server refuses once the request reaches the model's chat
+    template (vLLM with the templates of Llama, Qwen, Mistral, Gemma...): a system message
+    anywhere but first, and an empty text part."""
+    for i, m in enumerate(body["messages"]):
+        if m.get("role") == "system" and i:
+            return vllm_error("System message must be at the beginning.")
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            p.get("type") == "text" and not p.get("text") for p in content
+        ):
+            return vllm_error("Text content must not be empty.")
+    return None
+
+
+def make_vllm_app(fake: FakeUpstream) -> web.Application:
+    """An OpenAI-compatible server (vLLM's `/v1/chat/completions`): the Chat API's checks,
+    then its chat template's."""
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            body = None
+        fake.record(request, body)
+        err = validate_chat(body) or validate_chat_template(body)
+        return err or await handle_chat(fake, request, body)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    return app
 
 
 def make_app(fake: FakeUpstream) -> web.Application:

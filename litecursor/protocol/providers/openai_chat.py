@@ -50,9 +50,22 @@ _FINISH: dict[str, FinishReason] = {
 
 
 def chat_messages(req: ChatRequest) -> list[dict[str, Any]]:
-    """The request's conversation as Chat Completions `messages`."""
+    """The request's conversation as Chat Completions `messages`. All system and developer
+    text becomes one leading system message, in order: many OpenAI-compatible servers (vLLM
+    and others whose chat templates want the system prompt first) refuse one later on."""
     custom = req.custom_tool_names
-    return [_message(m, custom) for m in req.messages]
+    system: list[str] = []
+    out: list[dict[str, Any]] = []
+    for m in req.messages:
+        if m.role == "system":
+            text = m.text
+            if text:
+                system.append(text)
+        else:
+            out.append(_message(m, custom))
+    if system:
+        out.insert(0, {"role": "system", "content": "\n\n".join(system)})
+    return out
 
 
 def _message(m: Message, custom: frozenset[str]) -> dict[str, Any]:
