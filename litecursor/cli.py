@@ -117,8 +117,10 @@ def _check(args: argparse.Namespace) -> int:
     width = max(len(d.model_name) for d in config.deployments)
     for d in config.deployments:
         key = "key set" if d.target.api_key else "no key"
+        inferred = f" (provider '{d.target.provider}' inferred from the name)" * d.provider_inferred
         print(
-            f"  {d.model_name:<{width}}  -> {d.litellm_model}  [{d.adapter} @ {d.target.api_base}, {key}]"
+            f"  {d.model_name:<{width}}  -> {d.litellm_model}{inferred}  "
+            f"[{d.adapter} @ {d.target.api_base}, {key}]"
         )
     r = config.router
     print(f"routing: {r.routing_strategy}, retries {r.num_retries}, timeout {r.timeout:g}s")

@@ -10,3 +10,5 @@ DATA = ROOT / "tests" / "data"
 WIRE = DATA / "wire"
 #: the request bodies Cursor sends, one per dialect (see data/cursor/README.md)
 CURSOR_REQUESTS = DATA / "cursor" / "requests"
+#: configs as users bring them (see data/config/README.md)
+CONFIGS = DATA / "config"

@@ -147,7 +147,7 @@ def test_provider_key_comes_from_its_env_var() -> None:
             "provider/model",
         ),
         (
-            [{"model_name": "m", "litellm_params": {"model": "gpt-4o"}}],
+            [{"model_name": "m", "litellm_params": {"model": "my-local-model"}}],
             "model_list[0].litellm_params.model",
             "no provider prefix",
         ),

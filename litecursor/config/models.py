@@ -11,6 +11,7 @@ from ..protocol.providers import (
     RequestDefaults,
     Target,
     UnknownProviderError,
+    infer_provider,
     resolve_model,
 )
 from .clouds import AWS_KEYS, CLOUD_ADAPTERS, VERTEX_KEYS, read_cloud
@@ -79,6 +80,8 @@ class Deployment:
     drop_params: frozenset[str] = frozenset()
     #: Vertex AI / Bedrock credentials, applied to each request right before it is sent
     auth: CloudAuth | None = None
+    #: `model:` had no provider prefix; the provider was inferred from the well-known name
+    provider_inferred: bool = False
 
     @property
     def is_wildcard(self) -> bool:
@@ -111,6 +114,9 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         spec, upstream_model = resolve_model(model)
     except UnknownProviderError as e:
         raise ConfigError(f"{lp_path}.model", str(e)) from None
+    inferred = infer_provider(model)
+    if inferred is not None:  # `gpt-4o` is served as `openai/gpt-4o`
+        model = f"{inferred}/{model}"
     api_base = (
         p.opt_str(lp, "api_base", f"{lp_path}.api_base")
         or p.opt_str(lp, "base_url", f"{lp_path}.base_url")
@@ -177,6 +183,7 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         idle_timeout=p.opt_num(lp, "idle_timeout", f"{lp_path}.idle_timeout"),
         drop_params=frozenset(drop),
         auth=auth,
+        provider_inferred=inferred is not None,
     )
 
 

@@ -56,6 +56,7 @@ KNOWN_UNSUPPORTED = {
         "json_logs",
         "max_budget",
         "budget_duration",
+        "rate_limit",
         "default_team_settings",
         "telemetry",
         "turn_off_message_logging",

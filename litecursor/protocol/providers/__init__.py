@@ -18,6 +18,7 @@ __all__ = [
     "Target",
     "UnknownProviderError",
     "get_provider",
+    "infer_provider",
     "resolve_model",
 ]
 
@@ -94,16 +95,40 @@ def known_prefixes() -> list[str]:
     return sorted(_PREFIXES)
 
 
+# well-known model names written without a provider prefix, as LiteLLM infers them
+_WELL_KNOWN: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("gpt-", "chatgpt-", "o1", "o3", "o4"), "openai"),
+    (("claude-",), "anthropic"),
+    (("gemini-",), "gemini"),
+)
+
+
+def infer_provider(model: str) -> str | None:
+    """The provider prefix of a well-known model name without one (``gpt-4o`` -> openai,
+    ``claude-3-5-sonnet-20241022`` -> anthropic, ``gemini-2.5-pro`` -> gemini), else None."""
+    if "/" in model:
+        return None
+    for starts, provider in _WELL_KNOWN:
+        if model.startswith(starts):
+            return provider
+    return None
+
+
 def resolve_model(model: str) -> tuple[ProviderSpec, str]:
     """Split a LiteLLM model string into (provider spec, upstream model name).
 
     ``openai/gpt-4o`` -> Chat Completions, ``openai/responses/gpt-5`` -> Responses API,
-    ``groq/llama-3.3-70b`` -> Chat Completions at Groq's base URL.
+    ``groq/llama-3.3-70b`` -> Chat Completions at Groq's base URL. A well-known name without
+    a prefix (``gpt-4o``) is read as its provider's (`infer_provider`).
     """
+    inferred = infer_provider(model)
+    if inferred is not None:
+        model = f"{inferred}/{model}"
     prefix, sep, rest = model.partition("/")
     if not sep or not rest:
         raise UnknownProviderError(
-            f"'{model}' has no provider prefix; write it as provider/model, e.g. openai/{model}"
+            f"'{model}' has no provider prefix and is not a well-known model name; write it "
+            f"as provider/model, e.g. openai/{model}"
         )
     spec = _PREFIXES.get(prefix)
     if spec is None:
