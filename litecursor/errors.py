@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 
@@ -186,7 +187,16 @@ class UpstreamBadRequestError(InvalidRequestError):
 
 
 class UpstreamContextWindowError(UpstreamBadRequestError, ContextWindowExceededError):
+    """The conversation is longer than the model takes. Whatever the provider said, the
+    client sees OpenAI's error (the code, and the wording with the numbers the provider
+    gave): Cursor summarises a long chat only when it recognises that one. The provider's
+    own words stay in `upstream_message`, for the logs."""
+
     default_code = "context_length_exceeded"
+
+    def __init__(self, message: str, *, upstream_message: str = "", **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.upstream_message = upstream_message or message
 
 
 class UpstreamContentPolicyError(UpstreamBadRequestError, ContentPolicyError):
@@ -206,7 +216,61 @@ _CONTEXT_MARKERS = (
     "too many tokens",
     "input is too long",
     "exceeds the maximum number of tokens",
+    "exceed context limit",  # Anthropic, with max_tokens
+    "maximum prompt length",  # xAI
+    "exceeds the available context size",  # llama.cpp's server
+    "exceed_context_size",
+    "model token limit",  # Moonshot
+    "too large for model with",  # Mistral
 )
+
+# (limit, total, messages, completion) from each provider's wording of an overflow
+_OVERFLOW_NUMBERS = tuple(
+    re.compile(p)
+    for p in (
+        # OpenAI, Azure, vLLM, DeepSeek, OpenRouter ("This endpoint's ... you requested about")
+        r"maximum context length is (?P<limit>\d+) tokens\. However, (?:your messages resulted in"
+        r"|you requested(?: about)?) (?P<total>\d+) tokens(?: \((?P<messages>\d+) in the "
+        r"messages, (?P<completion>\d+) in the completion\))?",
+        # Anthropic
+        r"prompt is too long: (?P<total>\d+) tokens > (?P<limit>\d+) maximum",
+        r"exceed context limit: (?P<messages>\d+) \+ (?P<completion>\d+) > (?P<limit>\d+)",
+        # Gemini (API and Vertex AI)
+        r"input token count \((?P<total>\d+)\) exceeds the maximum number of tokens allowed "
+        r"\((?P<limit>\d+)\)",
+        # xAI, Moonshot, Mistral, newer vLLM
+        r"maximum prompt length is (?P<limit>\d+) but the request contains (?P<total>\d+) tokens",
+        r"token limit: (?P<limit>\d+) \(requested: (?P<total>\d+)\)",
+        r"contains (?P<total>\d+) tokens.*?too large for model with (?P<limit>\d+) maximum",
+        r"maximum context length is (?P<limit>\d+) tokens and your request has (?P<total>\d+)",
+    )
+)
+
+
+def overflow_message(message: str) -> str:
+    """OpenAI's words for a context overflow, with the numbers the provider's `message` gave:
+    the very text OpenAI's API answers, which clients such as Cursor act on."""
+    for pattern in _OVERFLOW_NUMBERS:
+        m = pattern.search(message)
+        if m is None:
+            continue
+        limit = m["limit"]
+        messages, completion = m.groupdict().get("messages"), m.groupdict().get("completion")
+        if messages is not None and completion is not None:
+            return (
+                f"This model's maximum context length is {limit} tokens. However, you requested "
+                f"{int(messages) + int(completion)} tokens ({messages} in the messages, "
+                f"{completion} in the completion). Please reduce the length of the messages or "
+                "completion."
+            )
+        return (
+            f"This model's maximum context length is {limit} tokens. However, your messages "
+            f"resulted in {m['total']} tokens. Please reduce the length of the messages."
+        )
+    # OpenAI's own wording when it gives no numbers (the Responses API)
+    return "Your input exceeds the context window of this model. Please adjust your input and try again."
+
+
 _POLICY_MARKERS = ("content_policy", "content policy", "content_filter", "safety system")
 
 
@@ -249,7 +313,10 @@ def from_upstream(
         code_low = (code or "").lower()
         if any(m in low or m in code_low for m in _CONTEXT_MARKERS):
             return UpstreamContextWindowError(
-                text, param=param, code=code or None, upstream_status=status
+                overflow_message(message),
+                upstream_message=text,
+                param="messages",
+                upstream_status=status,
             )
         if any(m in low or m in code_low for m in _POLICY_MARKERS):
             return UpstreamContentPolicyError(

@@ -14,6 +14,7 @@ from yarl import URL
 from litecursor.errors import (
     UpstreamAuthError,
     UpstreamBadRequestError,
+    UpstreamContextWindowError,
     UpstreamError,
     UpstreamNotFoundError,
     UpstreamProtocolError,
@@ -374,6 +375,14 @@ ERRORS: dict[str, tuple[type[Exception], int, str, str]] = {
         UpstreamBadRequestError, 400, "invalid_request_error", "toolu_issue8112_custom"
     ),
     "error-404-not-found.json": (UpstreamNotFoundError, 404, "not_found_error", "claude-sonet-4-5"),
+    "error-400-prompt-too-long.json": (
+        UpstreamContextWindowError, 400, "context_length_exceeded",
+        "maximum context length is 200000 tokens. However, your messages resulted in 200251"
+    ),
+    "error-400-exceed-context-limit.json": (
+        UpstreamContextWindowError, 400, "context_length_exceeded",
+        "you requested 207653 tokens (143653 in the messages, 64000 in the completion)"
+    ),
 }  # fmt: skip
 
 

@@ -172,6 +172,11 @@ ERRORS = {
     "error-400-invalid-argument.json": (400, UpstreamBadRequestError, "INVALID_ARGUMENT"),
     "error-404-not-found.json": (404, UpstreamNotFoundError, "NOT_FOUND"),
     "error-429-resource-exhausted-stub.json": (429, UpstreamRateLimitError, "RESOURCE_EXHAUSTED"),
+    "error-400-input-token-count.json": (
+        400,
+        UpstreamContextWindowError,
+        "context_length_exceeded",
+    ),
 }
 
 
@@ -241,7 +246,11 @@ def test_error_body_maps_to_client_error(name: str) -> None:
     err = PROVIDER.decode_error(status, {}, body)
     assert type(err) is cls
     assert err.code == code
-    assert orjson.loads(body)["error"]["message"] in err.message
+    if cls is UpstreamContextWindowError:  # OpenAI's words, Gemini's numbers
+        assert "maximum context length is 131072 tokens" in err.message
+        assert "resulted in 132478 tokens" in err.message
+    else:
+        assert orjson.loads(body)["error"]["message"] in err.message
 
 
 def test_retry_info_delay_becomes_retry_after() -> None:

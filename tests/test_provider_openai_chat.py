@@ -9,6 +9,7 @@ import pytest
 from litecursor.errors import (
     UpstreamAuthError,
     UpstreamBadRequestError,
+    UpstreamContextWindowError,
     UpstreamError,
     UpstreamNotFoundError,
     UpstreamRateLimitError,
@@ -154,6 +155,26 @@ def test_400_passes_the_upstream_message_on() -> None:
     )
     assert isinstance(err, UpstreamBadRequestError) and err.status == 400
     assert "max_tokens" in err.message and err.param == "max_tokens"
+
+
+@pytest.mark.parametrize(
+    ("name", "limit", "said"),
+    [
+        ("error-400-context-length-exceeded.json", 4097, "your messages resulted in 4294 tokens"),
+        ("error-400-context-length-exceeded-azure.json", 8192, "resulted in 10383 tokens"),
+        ("error-400-context-length-vllm.json", 16384, "(9591 in the messages, 10000 in the"),
+    ],
+)
+def test_context_overflow_is_openais_error(name: str, limit: int, said: str) -> None:
+    err = PROVIDER.decode_error(400, {}, (DIR / name).read_bytes())
+    assert isinstance(err, UpstreamContextWindowError) and err.status == 400
+    assert (err.code, err.error_type, err.param) == (
+        "context_length_exceeded",
+        "invalid_request_error",
+        "messages",
+    )
+    assert err.message.startswith(f"This model's maximum context length is {limit} tokens.")
+    assert said in err.message
 
 
 def test_404_model_not_found() -> None:

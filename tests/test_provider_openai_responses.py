@@ -8,7 +8,12 @@ import orjson
 import pytest
 from yarl import URL
 
-from litecursor.errors import UpstreamBadRequestError, UpstreamError, UpstreamRateLimitError
+from litecursor.errors import (
+    UpstreamBadRequestError,
+    UpstreamContextWindowError,
+    UpstreamError,
+    UpstreamRateLimitError,
+)
 from litecursor.protocol.inbound import parse_request
 from litecursor.protocol.providers import HttpRequest, RequestDefaults, Target
 from litecursor.protocol.providers.base import short_call_id
@@ -676,9 +681,20 @@ def test_orphan_reasoning_item_error_is_a_bad_request_on_input() -> None:
     assert "without its required following item" in err.message
 
 
+def test_overflow_error_event_before_any_output_is_openais_400() -> None:
+    event = (RESP / "error-event-context-length-exceeded.json").read_bytes()
+    (err,) = ResponsesStreamDecoder().feed(b"event: error\ndata: " + event + b"\n\n")
+    assert isinstance(err, StreamError)
+    raised = err.error
+    assert isinstance(raised, UpstreamContextWindowError) and raised.status == 400
+    assert raised.code == "context_length_exceeded"
+    assert raised.message.startswith("Your input exceeds the context window of this model.")
+
+
 def test_every_recorded_body_is_covered() -> None:
     covered = {"reasoning-summary-then-text.json", "function-call.json", "error-429-insufficient-quota.json",
-               "error-400-unsupported-temperature.json", "error-400-reasoning-item-without-following.json"}  # fmt: skip
+               "error-400-unsupported-temperature.json", "error-400-reasoning-item-without-following.json",
+               "error-event-context-length-exceeded.json"}  # fmt: skip
     assert {p.name for p in RESP.glob("*.json")} == covered
 
 
