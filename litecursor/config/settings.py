@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from ..protocol.chat_out import ReasoningDisplay
+from ..protocol.variants import parse_suffix
 from .models import Deployment, read_deployment
 from .router import LITELLM_ROUTER_KEYS, RouterSettings, read_router_settings
 from .values import ConfigError, ValueReader
@@ -36,6 +37,8 @@ class Config:
     cors_allow_origins: tuple[str, ...] = ("*",)
     #: memory for reasoning replay (see replay.py); 0 turns it off
     reasoning_replay_mb: float = 64.0
+    #: Cursor variant names `/cursor/models` lists (`litecursor_settings.model_variants`)
+    model_variants: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -113,7 +116,13 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     p.only(
         lc,
         "litecursor_settings",
-        {"reasoning_display", "cors_allow_origins", "reasoning_replay_mb", "prompt_caching"},
+        {
+            "reasoning_display",
+            "cors_allow_origins",
+            "reasoning_replay_mb",
+            "prompt_caching",
+            "model_variants",
+        },
     )
     caching = p.opt_str(lc, "prompt_caching", "litecursor_settings.prompt_caching") or "auto"
     if caching not in PROMPT_CACHING:
@@ -151,6 +160,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             )
         seen_ids[d.id] = i
     router = read_router_settings(p, router_raw, litellm, {d.model_name for d in deployments})
+    variants = _model_variants(p, lc.get("model_variants"), deployments)
     return Config(
         deployments=deployments,
         master_key=master_key,
@@ -159,6 +169,33 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         reasoning_display=display,
         cors_allow_origins=origins_t,
         reasoning_replay_mb=64.0 if replay_mb is None else float(replay_mb),
+        model_variants=variants,
         warnings=tuple(p.warnings),
         source=source,
     )
+
+
+def _model_variants(
+    p: ValueReader, raw: Any, deployments: tuple[Deployment, ...]
+) -> tuple[str, ...]:
+    """`model_variants: {gpt-5.4: [high, thinking-xhigh, fast]}` -> the full names to list."""
+    if raw is None:
+        return ()
+    path = "litecursor_settings.model_variants"
+    mapping = p.obj(raw, path)
+    names = {d.model_name for d in deployments if not d.is_wildcard}
+    out: list[str] = []
+    for name, suffixes in mapping.items():
+        if name not in names:
+            raise ConfigError(
+                f"{path}.{name}", f"'{name}' is not a model_name of model_list (wildcards excluded)"
+            )
+        for i, suffix in enumerate(p.str_list(suffixes, f"{path}.{name}")):
+            if parse_suffix(suffix) is None:
+                raise ConfigError(
+                    f"{path}.{name}[{i}]",
+                    f"'{suffix}' is not a variant suffix: [thinking-][minimal|low|medium|high|"
+                    "xhigh-][fast], e.g. high, thinking, thinking-high, fast, thinking-xhigh-fast",
+                )
+            out.append(f"{name}-{suffix}")
+    return tuple(out)

@@ -192,7 +192,7 @@ class Router:
                 tried.append(d.id)
                 try:
                     assert run.request is not None  # retries happen before the first batch
-                    async for events in self.run(d, run.request, observer, run):
+                    async for events in self.run(d, _for(group, d, run.request), observer, run):
                         yield events
                     return
                 except LitecursorError as e:
@@ -418,6 +418,14 @@ class Router:
                 )
             )
         return out
+
+
+def _for(group: Group, d: Deployment, req: ChatRequest) -> ChatRequest:
+    """The request as deployment `d` of `group` gets it: a variant name's suffix applied
+    (`gpt-5.4-thinking-high`: its effort; `-fast`: the priority tier)."""
+    if group.variant is None:
+        return req
+    return group.variant.apply(req, d.target.defaults.reasoning_effort)
 
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Which deployments serve a requested model name: aliases, exact groups, then wildcard patterns."""
+"""Which deployments serve a requested model name: aliases, exact groups, Cursor's variants of them
+(`gpt-5.4-thinking-high`), then wildcard patterns."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 
 from ..config import Deployment
 from ..config.router import wildcard_regex
+from ..protocol.variants import Variant, split_variant
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +19,8 @@ class Group:
 
     name: str
     deployments: tuple[Deployment, ...]
+    #: the suffix of a variant name (`-thinking-high`), applied to the request per deployment
+    variant: Variant | None = None
 
 
 class Names:
@@ -35,10 +39,26 @@ class Names:
         self.model_names = [*grouped, *(a for a in self.aliases if a not in grouped)]
 
     def resolve(self, model: str) -> Group | None:
-        name = self.aliases.get(model, model)
-        group = self._exact.get(name)
+        """The group for `model`. A name configured (or aliased) as it is always wins; then
+        a variant of a configured name (`gpt-5.4-high` when `gpt-5.4` is configured); then
+        the wildcard patterns, which forward the whole name."""
+        group = self._exact.get(self.aliases.get(model, model))
         if group is not None:
             return group
+        found = split_variant(model)
+        if found is not None:
+            base, variant = found
+            group = self._exact.get(self.aliases.get(base, base))
+            if group is not None:
+                return dataclasses.replace(group, variant=variant)
+        group = self._pattern(self.aliases.get(model, model))
+        if group is None and found is not None:
+            group = self._pattern(self.aliases.get(found[0], found[0]))
+            if group is not None:
+                return dataclasses.replace(group, variant=found[1])
+        return group
+
+    def _pattern(self, name: str) -> Group | None:
         for pattern, group in self._patterns:
             m = pattern.fullmatch(name)
             if m is not None:

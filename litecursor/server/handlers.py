@@ -148,9 +148,12 @@ async def _start_stream(request: web.Request, call: Call) -> web.StreamResponse:
 async def list_models(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     created = int(request.app[STARTED])
+    names = config.model_names
+    if request.path.startswith("/cursor/"):  # the Cursor variants the admin opted into
+        names = [*names, *config.model_variants]
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "litecursor"}
-        for name in config.model_names
+        for name in names
     ]
     return _json({"object": "list", "data": data})
 
