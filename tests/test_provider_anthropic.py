@@ -664,7 +664,6 @@ def test_function_tools_use_input_schema() -> None:
             "name": "ReadFile",
             "description": "Read a file",
             "input_schema": schema,
-            "cache_control": {"type": "ephemeral"},
         }
     ]
 
@@ -786,25 +785,87 @@ def test_thinking_is_left_off_when_a_tool_call_is_forced() -> None:
     validate(body)
 
 
-def test_prompt_cache_breakpoints_mark_tools_system_and_newest_block() -> None:
+LONG = "lorem ipsum dolor sit amet " * 200  # about 1,350 tokens: over the 1,024 minimum
+EPHEMERAL = {"type": "ephemeral"}
+
+
+def marks(body: dict[str, Any]) -> list[str]:
+    """Where the breakpoints are: tools.i, system.i, messages.i.content.j."""
+    out = [f"tools.{i}" for i, t in enumerate(body.get("tools") or ()) if "cache_control" in t]
+    out += [f"system.{i}" for i, b in enumerate(body.get("system") or ()) if "cache_control" in b]
+    for i, m in enumerate(body["messages"]):
+        out += [
+            f"messages.{i}.content.{j}" for j, b in enumerate(m["content"]) if "cache_control" in b
+        ]
+    return out
+
+
+def long_tools() -> tuple[Tool, ...]:
+    return (
+        Tool("ReadFile", LONG, {"type": "object"}),
+        Tool("Grep", "Search files.", {"type": "object"}),
+    )
+
+
+def test_prompt_cache_breakpoints_on_tools_system_previous_turn_and_newest_block() -> None:
+    req = chat(Message("system", (TextPart(LONG),)), *agent_history(), tools=long_tools())
+    body = body_of(req)
+    # newest block, the previous turn's end (the user turn before the last assistant turn),
+    # the system prompt, the tools
+    assert marks(body) == ["tools.1", "system.0", "messages.0.content.0", "messages.2.content.2"]
+    assert all(b["cache_control"] == EPHEMERAL for b in body["tools"][-1:] + body["system"])
+    validate(body)
+    no_cache = body_of(req, replace(TARGET, options=AdapterOptions(prompt_caching=False)))
+    assert marks(no_cache) == []
+
+
+def test_a_prefix_under_the_minimum_cacheable_length_gets_no_breakpoint() -> None:
+    assert marks(body_of(chat(Message("system", (TextPart("sys"),)), *agent_history()))) == []
+    # a short system prompt and tools, but a long conversation: only the messages are marked
+    req = chat(Message("system", (TextPart("sys"),)), user(LONG), *agent_history())
+    assert marks(body_of(req)) == ["messages.0.content.1", "messages.2.content.2"]
+
+
+def test_haiku_needs_a_longer_prefix() -> None:
+    req = chat(Message("system", (TextPart(LONG),)), user("hi"))
+    assert marks(body_of(req)) == ["system.0", "messages.0.content.0"]
+    haiku = replace(TARGET, model="claude-haiku-4-5")
+    assert marks(body_of(req, haiku)) == []
+
+
+def test_client_breakpoints_are_kept_and_counted_within_four() -> None:
+    mine = {"type": "ephemeral", "ttl": "1h"}
     req = chat(
-        Message("system", (TextPart("sys"),)),
-        *agent_history(),
-        tools=(
-            Tool("ReadFile", parameters={"type": "object"}),
-            Tool("Grep", parameters={"type": "object"}),
-        ),
+        Message("system", (TextPart(LONG, mine),)),
+        Message("user", (TextPart(LONG, mine), TextPart("and this"))),
+        Message("assistant", (TextPart("ok"),)),
+        Message("user", (TextPart(LONG, mine),)),
+        Message("assistant", (TextPart("ok"),)),
+        user("next"),
+        tools=long_tools(),
     )
     body = body_of(req)
-    ephemeral = {"type": "ephemeral"}
-    assert (
-        body["tools"][-1]["cache_control"] == ephemeral and "cache_control" not in body["tools"][0]
+    assert body["system"][0]["cache_control"] == mine
+    assert len(marks(body)) == 4  # the client's three and the newest block
+    assert marks(body)[-1] == "messages.4.content.0"
+    validate(body)
+
+
+def test_breakpoints_never_go_on_thinking_blocks() -> None:
+    signed = {"type": "thinking", "thinking": LONG, "signature": "c2ln"}
+    req = chat(
+        user(LONG),
+        Message(
+            "assistant", (), tool_calls=(ToolCall("call_a", "ReadFile", "{}"),), reasoning=(signed,)
+        ),
+        Message("tool", (TextPart("print(1)"),), tool_call_id="call_a"),
+        tools=long_tools(),
     )
-    assert body["system"][-1]["cache_control"] == ephemeral
-    assert body["messages"][-1]["content"][-1]["cache_control"] == ephemeral
-    assert orjson.dumps(body).count(b"cache_control") == 3
-    no_cache = body_of(req, replace(TARGET, options=AdapterOptions(prompt_caching=False)))
-    assert b"cache_control" not in orjson.dumps(no_cache)
+    body = body_of(req)
+    for i, m in enumerate(body["messages"]):
+        for b in m["content"]:
+            assert b["type"] != "thinking" or "cache_control" not in b, (i, b)
+    validate(body)
 
 
 def test_final_assistant_prefill_loses_trailing_whitespace() -> None:

@@ -313,7 +313,7 @@ def test_responses_extras_are_forwarded_and_store_defaults_to_false() -> None:
 
 def test_prompt_cache_key_is_the_clients_else_the_conversation_id() -> None:
     assert body_of(request(conversation_id="conv-1"))["prompt_cache_key"] == "conv-1"
-    b = body_of(request(conversation_id="conv-1", responses_extras={"prompt_cache_key": "k"}))
+    b = body_of(request(conversation_id="conv-1", prompt_cache_key="k"))
     assert b["prompt_cache_key"] == "k"
     assert "prompt_cache_key" not in body_of(request())
 

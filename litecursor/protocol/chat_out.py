@@ -45,6 +45,11 @@ def usage_dict(u: Usage) -> dict[str, Any]:
         out["prompt_tokens_details"] = {"cached_tokens": u.cached_tokens}
     if u.reasoning_tokens is not None:
         out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning_tokens}
+    if u.cache_creation_tokens is not None:
+        # cache writes (Anthropic's), priced above plain input, under the names LiteLLM and
+        # Anthropic use; reads are `prompt_tokens_details.cached_tokens` as for every upstream
+        out["cache_creation_input_tokens"] = u.cache_creation_tokens
+        out["cache_read_input_tokens"] = u.cached_tokens or 0
     return out
 
 

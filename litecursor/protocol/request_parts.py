@@ -7,6 +7,7 @@ Each reader takes a JSON value and its path and returns internal types, or raise
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -59,7 +60,9 @@ def _tool(raw: Any, i: int) -> Tool | None:
         fn = t["function"]  # Chat's nested form
         if not isinstance(fn, dict):
             req_obj(fn, f"tools[{i}].function")
-        return _function_tool(fn, i, ".function")
+        tool = _function_tool(fn, i, ".function")
+        mark = t.get("cache_control")  # beside `function`, as LiteLLM takes it
+        return replace(tool, cache_control=mark) if isinstance(mark, dict) else tool
     if kind == "custom":
         if "input_schema" in t:  # Anthropic's explicit custom type is a JSON tool
             return _function_tool(t, i, schema_key="input_schema")
@@ -96,7 +99,14 @@ def _function_tool(t: Obj, i: int, sub: str = "", schema_key: str = "parameters"
     strict = t.get("strict")
     if strict is not None and not isinstance(strict, bool):
         opt_bool(t, "strict", f"tools[{i}]{sub}.strict")
-    return Tool(name=name, description=description, parameters=params, strict=strict)
+    mark = t.get("cache_control")
+    return Tool(
+        name=name,
+        description=description,
+        parameters=params,
+        strict=strict,
+        cache_control=mark if isinstance(mark, dict) else None,
+    )
 
 
 def _custom_tool(t: Obj, i: int, sub: str = "") -> Tool:
@@ -197,7 +207,10 @@ def read_part(raw: Any, within: str, index: int) -> Part | None:
         text = raw.get("text")
         if isinstance(text, str):
             # an empty text part (sent beside an image) is refused by some hosted models
-            return TextPart(text) if text else None
+            if not text:
+                return None
+            mark = raw.get("cache_control")
+            return TextPart(text, mark) if isinstance(mark, dict) else TextPart(text)
     return _part(raw, f"{within}[{index}]")
 
 
@@ -284,6 +297,7 @@ def common_fields(body: Obj, model: str) -> dict[str, Any]:
         "frequency_penalty": opt_number(body, "frequency_penalty"),
         "user": opt_str(body, "user"),
         "service_tier": opt_str(body, "service_tier"),
+        "prompt_cache_key": opt_str(body, "prompt_cache_key"),
         "stop": read_stop(body.get("stop")),
     }
     effort, summary = read_reasoning(body)

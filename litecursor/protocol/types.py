@@ -25,6 +25,8 @@ Dialect = Literal["chat", "responses"]
 @dataclass(frozen=True, slots=True)
 class TextPart:
     text: str
+    #: the client's own prompt-cache mark (`{"type": "ephemeral"}`), kept for Anthropic
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +108,8 @@ class Tool:
     kind: ToolKind = "function"
     strict: bool | None = None
     format: dict[str, Any] | None = None
+    #: the client's own prompt-cache mark, kept for Anthropic
+    cache_control: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,14 +132,14 @@ class ResponseFormat:
 
 #: Responses request fields kept verbatim for a Responses upstream, the only one that takes them
 #: (`background` is not among them: the gateway answers in the same request, so a client asking
-#: for a background response is refused rather than answered in the foreground)
+#: for a background response is refused rather than answered in the foreground; `prompt_cache_key`
+#: is a field of its own, for every OpenAI upstream)
 RESPONSES_EXTRAS = (
     "include",
     "store",
     "truncation",
     "prompt_cache_retention",
     "previous_response_id",
-    "prompt_cache_key",
 )
 
 
@@ -169,6 +173,8 @@ class ChatRequest:
     verbosity: str | None = None
     user: str | None = None
     service_tier: str | None = None
+    #: the client's `prompt_cache_key` (OpenAI); else the conversation id is used
+    prompt_cache_key: str | None = None
     #: Cursor's `metadata.cursorConversationId`: kept for logs and cache affinity, never forwarded
     conversation_id: str | None = None
     metadata: dict[str, str] = field(default_factory=dict)

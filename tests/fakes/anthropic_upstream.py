@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from . import anthropic_cache
 from .common import FakeUpstream, Reply, ToolCallSpec, split_text
 
 TOP_LEVEL = frozenset(
@@ -47,6 +49,8 @@ def _error(status: int, kind: str, message: str) -> web.Response:
 
 
 def make_app(fake: FakeUpstream) -> web.Application:
+    cache = anthropic_cache.PromptCache()
+
     async def messages(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
@@ -68,6 +72,16 @@ def make_app(fake: FakeUpstream) -> web.Application:
         if resp is not None:
             return resp
         reply = fake.next_reply()
+        if not reply.cached_tokens and not reply.cache_creation_tokens:
+            # as the API reports them: what this request's breakpoints read and wrote
+            read, written, total = cache.use(body)
+            if read or written:
+                reply = dataclasses.replace(
+                    reply,
+                    prompt_tokens=total,
+                    cached_tokens=read,
+                    cache_creation_tokens=written,
+                )
         if reply.raw is not None:
             pieces = [p for p in re.split(rb"(?<=\n\n)", reply.raw) if p]
             return await fake.write_stream(request, pieces, reply.raw_content_type)
@@ -102,9 +116,9 @@ def validate(body: dict[str, Any]) -> None:
     _check_tool_choice(body.get("tool_choice"), {t.get("name") for t in tools})
     _check_messages(body["messages"], has_tools=bool(tools))
     _check_thinking(body)
-    marks = orjson.dumps(body).count(b'"cache_control"')
-    if marks > 4:
-        raise Invalid(f"A maximum of 4 blocks with cache_control may be provided. Found {marks}.")
+    problem = anthropic_cache.check(body)
+    if problem is not None:
+        raise Invalid(problem)
 
 
 def _check_tool(i: int, tool: dict[str, Any]) -> None:
@@ -290,8 +304,8 @@ def _check_thinking(body: dict[str, Any]) -> None:
 
 def _usage(reply: Reply) -> dict[str, Any]:
     usage: dict[str, Any] = {
-        "input_tokens": reply.prompt_tokens - reply.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "input_tokens": reply.prompt_tokens - reply.cached_tokens - reply.cache_creation_tokens,
+        "cache_creation_input_tokens": reply.cache_creation_tokens,
         "cache_read_input_tokens": reply.cached_tokens,
         "output_tokens": reply.completion_tokens,
     }

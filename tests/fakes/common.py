@@ -40,6 +40,8 @@ class Reply:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     cached_tokens: int = 0
+    #: prompt tokens written to the cache (Anthropic reports them)
+    cache_creation_tokens: int = 0
     reasoning_tokens: int = 0
     #: how many pieces each text is cut into when streamed
     pieces: int = 3

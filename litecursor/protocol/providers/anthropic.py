@@ -82,7 +82,9 @@ def _parts(m: Message) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for p in m.content:
         if isinstance(p, TextPart):
-            if p.text:
+            if p.cache_control is not None:  # the client's own breakpoint
+                blocks.append({"type": "text", "text": p.text, "cache_control": p.cache_control})
+            elif p.text:
                 blocks.append({"type": "text", "text": p.text})
         elif (block := _image(p)) is not None:
             blocks.append(block)
@@ -139,6 +141,16 @@ def _turns(req: ChatRequest) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
         if m.role == "system":
             if m.text:
                 system.append({"type": "text", "text": m.text})
+                mark = next(
+                    (
+                        p.cache_control
+                        for p in m.content
+                        if isinstance(p, TextPart) and p.cache_control
+                    ),
+                    None,
+                )
+                if mark is not None:
+                    system[-1]["cache_control"] = mark
             continue
         if m.role == "tool":
             role, blocks = "user", [_tool_result(m)]
@@ -218,6 +230,8 @@ def _tools(req: ChatRequest, turns: list[dict[str, Any]]) -> list[dict[str, Any]
             tool = {"name": t.name, "input_schema": schema}
             if t.description:
                 tool["description"] = t.description
+        if t.cache_control is not None:
+            tool["cache_control"] = t.cache_control
         tools.append(tool)
     if tools:
         return tools
@@ -287,14 +301,101 @@ def _thinking_budget(req: ChatRequest, target: Target, turns: list[dict[str, Any
 
 
 def _mark_cache(body: dict[str, Any]) -> None:
-    """Prompt-cache breakpoints after the tools, the system prompt and the newest block: agent
-    turns resend the whole prefix, which is then read at a tenth of the price."""
-    for key in ("tools", "system"):
-        if body.get(key):
-            body[key][-1]["cache_control"] = {"type": "ephemeral"}
-    last = body["messages"][-1]["content"][-1]
-    if last["type"] not in _THINKING_TYPES:
-        last["cache_control"] = {"type": "ephemeral"}
+    """Prompt-cache breakpoints, within the API's four (the client's own count). A breakpoint
+    caches the prompt up to its block, in the order tools, system, messages; each goes where
+    that prefix reaches the model's minimum cacheable length. In order of worth:
+
+    1. the newest block: this turn's whole prompt, which the next turn reads;
+    2. the end of the previous turn (the user turn before the last assistant turn): where the
+       previous request put its breakpoint 1, so this turn reads it however many blocks the
+       agent added since (the API looks back only 20 blocks from a breakpoint);
+    3. the system prompt and 4. the tools, which outlive a compacted history.
+
+    So the breakpoints move forward turn by turn, each turn reading the previous one's cache."""
+    tools, system, messages = body.get("tools") or [], body.get("system") or [], body["messages"]
+    marks = sum("cache_control" in t for t in tools) + sum("cache_control" in b for b in system)
+    previous = _previous_turn(messages)
+    size = 0  # the prompt's length so far, tools and system left out until known
+    last_block, previous_block, previous_size = None, None, 0
+    for i, message in enumerate(messages):
+        for block in message["content"]:
+            size += _block_size(block)
+            if "cache_control" in block:
+                marks += 1
+            if _markable(block):
+                last_block = block
+                if i == previous:
+                    previous_block, previous_size = block, size
+    budget = MAX_CACHE_BREAKPOINTS - marks
+    if budget <= 0:
+        return
+    minimum = min_cacheable_tokens(body["model"])
+    tools_size = len(orjson.dumps(tools)) // _CHARS_PER_TOKEN if tools else 0
+    system_size = tools_size + sum(len(b["text"]) for b in system) // _CHARS_PER_TOKEN
+    size += system_size
+    previous_size += system_size
+    candidates: list[tuple[dict[str, Any] | None, int]] = [
+        (last_block, size),
+        (previous_block, previous_size),
+        (system[-1] if system else None, system_size),
+        (tools[-1] if tools else None, tools_size),
+    ]
+    for block, reach in candidates:
+        if budget == 0:
+            break
+        if block is None or reach < minimum or "cache_control" in block:
+            continue
+        block["cache_control"] = _EPHEMERAL
+        budget -= 1
+
+
+MAX_CACHE_BREAKPOINTS = 4
+_CHARS_PER_TOKEN = 4  # an estimate, for the minimum length only: a short prefix is not cached
+_IMAGE_TOKENS = 1600  # an image of about 1,100 x 1,100 pixels
+_EPHEMERAL = {"type": "ephemeral"}
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """The API's minimum cacheable prompt: 4096 tokens for Haiku 4.5 and Opus 4.5 and later,
+    2048 for Haiku 3.x, 1024 for the other models."""
+    if "haiku-4" in model or "opus-4-5" in model or "opus-4-6" in model:
+        return 4096
+    if "haiku" in model:
+        return 2048
+    return 1024
+
+
+def _block_size(block: dict[str, Any]) -> int:
+    kind = block["type"]
+    if kind == "text":
+        return len(block["text"]) // _CHARS_PER_TOKEN
+    if kind == "tool_result":
+        content = block.get("content") or ""
+        if isinstance(content, list):
+            return sum(_block_size(b) for b in content)
+        return len(content) // _CHARS_PER_TOKEN
+    if kind == "tool_use":
+        return len(orjson.dumps(block["input"])) // _CHARS_PER_TOKEN + 8
+    if kind == "image":
+        return _IMAGE_TOKENS
+    if kind == "thinking":
+        return len(block.get("thinking") or "") // _CHARS_PER_TOKEN
+    return 0
+
+
+def _markable(block: dict[str, Any]) -> bool:
+    """Thinking blocks and empty text cannot carry a breakpoint."""
+    kind = block["type"]
+    return kind not in _THINKING_TYPES and (kind != "text" or bool(block["text"]))
+
+
+def _previous_turn(messages: list[dict[str, Any]]) -> int | None:
+    """The index of the user turn before the last assistant turn: the end of the previous
+    request's prompt, when the conversation grows by turns."""
+    for i in range(len(messages) - 1, 0, -1):
+        if messages[i]["role"] == "assistant" and i < len(messages) - 1:
+            return i - 1 if messages[i - 1]["role"] == "user" else None
+    return None
 
 
 def _strip_prefill(turns: list[dict[str, Any]]) -> None:

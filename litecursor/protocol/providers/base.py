@@ -47,7 +47,8 @@ class AdapterOptions:
     #: Chat Completions: ask for the usage chunk (`stream_options.include_usage`); some
     #: OpenAI-compatible servers refuse `stream_options`
     stream_usage: bool = True
-    #: Anthropic: place prompt-caching breakpoints (`litecursor_settings.prompt_caching`)
+    #: `litecursor_settings.prompt_caching: auto`: Anthropic's cache breakpoints, OpenAI's
+    #: `prompt_cache_key` from Cursor's conversation id
     prompt_caching: bool = True
     #: mock/: seconds between streamed chunks
     mock_delay: float = 0.0
@@ -257,6 +258,15 @@ def short_call_id(call_id: str, limit: int = CALL_ID_MAX) -> str:
     if len(call_id) <= limit:
         return call_id
     return "call_lc" + hashlib.sha256(call_id.encode()).hexdigest()[: min(48, limit - 7)]
+
+
+def prompt_cache_key(req: ChatRequest, target: Target) -> str | None:
+    """The client's `prompt_cache_key`, else (with `prompt_caching: auto`) Cursor's
+    conversation id: OpenAI routes requests with one key to the same cache, so each turn of a
+    conversation reads the previous turn's prefix."""
+    if req.prompt_cache_key is not None:
+        return req.prompt_cache_key
+    return req.conversation_id if target.options.prompt_caching else None
 
 
 def join_url(base: str, path: str) -> str:

@@ -30,6 +30,7 @@ from .base import (
     Target,
     bearer_headers,
     join_url,
+    prompt_cache_key,
     short_call_id,
     stream_failure,
     truncated,
@@ -188,6 +189,10 @@ def build_chat_body(req: ChatRequest, target: Target) -> dict[str, Any]:
             body["service_tier"] = "priority" if req.service_tier == "fast" else req.service_tier
         if req.user:
             body["user"] = req.user[:_USER_MAX]
+    if target.provider == "openai":  # not every Azure api-version or compatible server takes it
+        cache_key = prompt_cache_key(req, target)
+        if cache_key is not None:
+            body["prompt_cache_key"] = cache_key
     return body
 
 

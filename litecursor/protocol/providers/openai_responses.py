@@ -28,6 +28,7 @@ from .base import (
     Target,
     bearer_headers,
     join_url,
+    prompt_cache_key,
     short_call_id,
 )
 from .openai_responses_stream import ResponsesStreamDecoder, decode_response_object
@@ -220,8 +221,9 @@ def build_responses_body(req: ChatRequest, target: Target) -> dict[str, Any]:
         include = list(body.get("include") or ())
         if "reasoning.encrypted_content" not in include:
             body["include"] = [*include, "reasoning.encrypted_content"]
-    if req.conversation_id and "prompt_cache_key" not in body:
-        body["prompt_cache_key"] = req.conversation_id
+    cache_key = prompt_cache_key(req, target)
+    if cache_key is not None:
+        body["prompt_cache_key"] = cache_key
     if req.service_tier is not None:
         body["service_tier"] = "priority" if req.service_tier == "fast" else req.service_tier
     if req.user:
