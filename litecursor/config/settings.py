@@ -12,7 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -23,8 +23,10 @@ from .router import LITELLM_ROUTER_KEYS, RouterSettings, read_router_settings
 from .values import ConfigError, ValueReader
 
 MASTER_KEY_ENV = "LITECURSOR_MASTER_KEY"
+CursorErrors = Literal["status", "message"]
 REASONING_DISPLAYS: tuple[ReasoningDisplay, ...] = ("field", "think_tags", "hidden")
 PROMPT_CACHING = ("auto", "off")
+CURSOR_ERRORS: tuple[CursorErrors, ...] = ("status", "message")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +41,8 @@ class Config:
     reasoning_replay_mb: float = 64.0
     #: Cursor variant names `/cursor/models` lists (`litecursor_settings.model_variants`)
     model_variants: tuple[str, ...] = ()
+    #: how the /cursor routes tell of a 429 or 5xx: its status, or a message Cursor shows
+    cursor_errors: CursorErrors = "status"
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -122,8 +126,16 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             "reasoning_replay_mb",
             "prompt_caching",
             "model_variants",
+            "cursor_errors",
         },
     )
+    raw_errors = p.opt_str(lc, "cursor_errors", "litecursor_settings.cursor_errors") or "status"
+    cursor_errors = next((c for c in CURSOR_ERRORS if c == raw_errors), None)
+    if cursor_errors is None:
+        raise ConfigError(
+            "litecursor_settings.cursor_errors",
+            f"'{raw_errors}' is not one of {', '.join(CURSOR_ERRORS)}",
+        )
     caching = p.opt_str(lc, "prompt_caching", "litecursor_settings.prompt_caching") or "auto"
     if caching not in PROMPT_CACHING:
         raise ConfigError(
@@ -170,6 +182,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         cors_allow_origins=origins_t,
         reasoning_replay_mb=64.0 if replay_mb is None else float(replay_mb),
         model_variants=variants,
+        cursor_errors=cursor_errors,
         warnings=tuple(p.warnings),
         source=source,
     )

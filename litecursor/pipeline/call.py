@@ -139,6 +139,9 @@ class Call:
     #: headers listeners add to the answer, whatever it is (rate-limit state, cost)
     headers: dict[str, str] = field(default_factory=dict)
     client_gone: bool = False
+    #: the status of a failure the client was told of in a 200 answer instead (a message
+    #: Cursor shows, `cursor_errors: message`): the outcome records the failure's own
+    failed_status: int | None = None
     _attempt_started: float = 0.0
 
     # -- what the chat handler records ---------------------------------------------------
@@ -172,6 +175,12 @@ class Call:
         if error is not None:
             self.error = error
 
+    def failed_in_message(self, error: LitecursorError) -> None:
+        """The failure went to the client as an assistant message in a 200 answer; it is
+        still this request's error, with its own status."""
+        self.error = error
+        self.failed_status = error.status
+
     # -- what the router reports (the router's `RouteObserver`) ---------------------------
 
     def group(self, name: str) -> None:
@@ -198,7 +207,7 @@ class Call:
 
     def outcome(self, status: int, error: LitecursorError | None, client_gone: bool) -> Outcome:
         return Outcome(
-            status=status,
+            status=self.failed_status or status,
             error=error if error is not None else self.error,
             model_group=self.model_group,
             deployment=self.deployment,

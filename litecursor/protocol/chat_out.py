@@ -7,6 +7,7 @@ they start, whatever handle the upstream used; there is exactly one finish reaso
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
@@ -133,6 +134,7 @@ class ChunkEncoder(_TurnResults):
 
     __slots__ = (
         "_delta_head",
+        "_error_note",
         "_head",
         "_include_usage",
         "_reasoning",
@@ -144,6 +146,7 @@ class ChunkEncoder(_TurnResults):
         "error",
         "id",
         "model",
+        "noted",
     )
 
     def __init__(
@@ -154,12 +157,18 @@ class ChunkEncoder(_TurnResults):
         model: str,
         include_usage: bool,
         reasoning_display: ReasoningDisplay = "field",
+        error_note: Callable[[LitecursorError], str | None] | None = None,
     ) -> None:
         self.id = id
         self.created = created
         self.model = model
         self._include_usage = include_usage
         self._reasoning = reasoning_display
+        #: the text that tells of an in-stream error as the answer's end instead of an `error`
+        #: chunk, when it gives one (`cursor_errors: message`)
+        self._error_note = error_note
+        #: the stream's error was told as text (`error` holds it)
+        self.noted = False
         super().__init__()
         self._role_sent = False
         self._thinking = False  # inside an open <think> block
@@ -274,10 +283,17 @@ class ChunkEncoder(_TurnResults):
                 self._turn.reasoning_items.append(ev.data)
             elif isinstance(ev, StreamError):
                 self._close_think(text)
+                self.error = ev.error
+                note = self._error_note(ev.error) if self._error_note is not None else None
+                if note is not None:  # the error ends the answer as text, and it finishes
+                    text.append(f"\n\n{note}" if self._role_sent or text else note)
+                    self._flush(out, reasoning, text)
+                    self.noted = True
+                    out.append(self.close())
+                    break
                 self._flush(out, reasoning, text)
                 out.append(self._error_chunk(ev.error))
                 self.closed = True
-                self.error = ev.error
                 break
         else:
             self._flush(out, reasoning, text)

@@ -14,6 +14,7 @@ from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError
 from ..pipeline import Call
 from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
 from ..protocol.inbound import parse_request
+from ..protocol.types import ChatRequest, Event, Finish, TextDelta
 from .keys import CALL, CONFIG, PIPELINE, ROUTER, STARTED
 from .middleware import CLIENT_CLOSED
 
@@ -72,9 +73,30 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     middleware closes it."""
     call = request[CALL]
     app = request.app
-    config, router = app[CONFIG], app[ROUTER]
+    config = app[CONFIG]
     req = parse_request(await read_json(request))
     call.parsed(req)
+    model, stream = req.model, req.stream
+    # `cursor_errors: message`: Cursor shows every 429 and 5xx as "User API Key Rate limit
+    # exceeded", so on its routes such a failure is told as an assistant message instead
+    as_message = config.cursor_errors == "message" and request.path.startswith("/cursor/")
+    answer = _chat(request, call, req, as_message)
+    del req  # `_chat` lets it go once the router has it: an open stream must not hold it
+    try:
+        return await answer
+    except LitecursorError as e:
+        note = cursor_note(e) if as_message else None
+        if note is None:
+            raise  # nothing sent yet: the middleware answers with the right status
+        call.failed_in_message(e)
+        return await _told(request, call, model, stream, note)
+
+
+async def _chat(
+    request: web.Request, call: Call, req: ChatRequest, as_message: bool
+) -> web.StreamResponse:
+    app = request.app
+    config, router = app[CONFIG], app[ROUTER]
     router.resolve(req.model)  # an unknown model is a 404 before anything else happens
     await app[PIPELINE].admit(call, req)
     response_id = "chatcmpl-" + secrets.token_hex(12)
@@ -101,6 +123,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         model=req.model,
         include_usage=include_usage,
         reasoning_display=config.reasoning_display,
+        error_note=cursor_note if as_message else None,
     )
     resp: web.StreamResponse | None = None
     try:
@@ -120,14 +143,60 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         await resp.write_eof(encoder.close())
     except LitecursorError as e:
         if resp is None:
-            raise  # nothing sent yet: the middleware answers with the right status
-        await resp.write_eof(encoder.fail(e))
+            raise  # nothing sent yet: the caller answers with the right status
+        note = cursor_note(e) if as_message else None
+        if note is None:
+            await resp.write_eof(encoder.fail(e))
+        else:  # the stream broke after it started: the note ends the answer
+            call.failed_in_message(e)
+            await resp.write_eof(encoder.feed([TextDelta(f"\n\n{note}")]) + encoder.close())
     except ConnectionResetError:  # the client went away between two writes
         call.gone()
         return resp or web.Response(status=CLIENT_CLOSED)
     finally:
         # however it ended, what the upstream did produce (a cut stream is charged for it)
         call.answered(encoder.usage, encoder.call_ids, encoder.reasoning_items, encoder.error)
+        if encoder.noted and encoder.error is not None:
+            call.failed_in_message(encoder.error)
+    return resp
+
+
+def cursor_note(e: LitecursorError) -> str | None:
+    """The assistant message that tells a Cursor user of a 429 or 5xx, or None for any other
+    failure: a 4xx reads well in Cursor as it is, and a context overflow must stay OpenAI's
+    error, the one Cursor summarises the chat on."""
+    if e.status != 429 and e.status < 500:
+        return None
+    note = f"litecursor: {e.message}"
+    retry = getattr(e, "retry_after", None)
+    if retry is not None and "retry in" not in note:
+        note += f"; retry in {max(1, int(-(-retry // 1)))} s"
+    return note
+
+
+async def _told(
+    request: web.Request, call: Call, model: str, stream: bool, note: str
+) -> web.StreamResponse:
+    """A failure told as a finished assistant answer (`cursor_errors: message`)."""
+    config = request.app[CONFIG]
+    events: list[Event] = [TextDelta(note), Finish("stop")]
+    response_id, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
+    if not stream:
+        builder = CompletionBuilder(
+            id=response_id, created=created, model=model, reasoning_display=config.reasoning_display
+        )
+        builder.feed(events)
+        call.first_byte()
+        return _json(builder.result(), headers=_answer_headers(call))
+    encoder = ChunkEncoder(
+        id=response_id,
+        created=created,
+        model=model,
+        include_usage=True,
+        reasoning_display=config.reasoning_display,
+    )
+    resp = await _start_stream(request, call)
+    await resp.write_eof(encoder.feed(events) + encoder.close())
     return resp
 
 
