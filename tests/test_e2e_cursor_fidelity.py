@@ -299,3 +299,36 @@ async def test_empty_text_part_beside_an_image_reaches_an_openai_compatible_serv
     )
     assert status == 200, payloads
     assert [p["type"] for p in fake.last.body["messages"][0]["content"]] == ["image_url", "text"]
+
+
+def empty_parts(body: Any) -> list[Any]:
+    """Every text part or block with empty text, whatever the upstream's shape."""
+    found: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            if v.get("type") in ("text", "input_text", "output_text") and v.get("text") == "":
+                found.append(v)
+            if set(v) == {"text"} and v["text"] == "":  # a Gemini part
+                found.append(v)
+            for x in v.values():
+                walk(x)
+        elif isinstance(v, list):
+            for x in v:
+                walk(x)
+
+    walk(body)
+    return found
+
+
+@per_kind
+async def test_an_empty_message_sends_no_empty_part(serve: Serve, kind: str) -> None:
+    fake, gw = await serve(kind)
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": ""}]},
+        {"role": "assistant", "content": "Yes?"},
+        {"role": "user", "content": "What is 2+2?"},
+    ]
+    status, payloads = await gw.chat({"model": MODEL, "stream": True, "messages": messages})
+    assert status == 200, payloads
+    assert empty_parts(fake.last.body) == []

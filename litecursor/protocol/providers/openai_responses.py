@@ -89,11 +89,13 @@ def input_items(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
         one = content[0] if len(content) == 1 else None
         if m.role == "system":
             if items:
-                items.append({"type": "message", "role": "developer", "content": _parts(m)})
+                if content:
+                    items.append({"type": "message", "role": "developer", "content": _parts(m)})
             else:
                 instructions.append(m.text)
         elif m.role == "user":
-            items.append({"type": "message", "role": "user", "content": _parts(m)})
+            if content:  # an empty message says nothing, and no part may be empty
+                items.append({"type": "message", "role": "user", "content": _parts(m)})
         elif m.role == "assistant":
             text = one.text if isinstance(one, TextPart) else m.text
             if text or m.tool_calls:  # a reasoning item must be followed by the item it produced
@@ -123,6 +125,8 @@ def input_items(req: ChatRequest) -> tuple[str | None, list[dict[str, Any]]]:
                     "output": output,
                 }
             )
+    if not items:  # the API wants some input: the one message there was, empty
+        items.append({"type": "message", "role": "user", "content": ""})
     return ("\n\n".join(instructions) if instructions else None), items
 
 
