@@ -314,29 +314,22 @@ def _mark_cache(body: dict[str, Any]) -> None:
     So the breakpoints move forward turn by turn, each turn reading the previous one's cache."""
     tools, system, messages = body.get("tools") or [], body.get("system") or [], body["messages"]
     marks = sum("cache_control" in t for t in tools) + sum("cache_control" in b for b in system)
-    previous = _previous_turn(messages)
-    size = 0  # the prompt's length so far, tools and system left out until known
-    last_block, previous_block, previous_size = None, None, 0
-    for i, message in enumerate(messages):
-        for block in message["content"]:
-            size += _block_size(block)
-            if "cache_control" in block:
-                marks += 1
-            if _markable(block):
-                last_block = block
-                if i == previous:
-                    previous_block, previous_size = block, size
+    marks += sum("cache_control" in b for m in messages for b in m["content"])
     budget = MAX_CACHE_BREAKPOINTS - marks
     if budget <= 0:
         return
     minimum = min_cacheable_tokens(body["model"])
-    tools_size = len(orjson.dumps(tools)) // _CHARS_PER_TOKEN if tools else 0
+    tools_size = _tools_size(tools)
     system_size = tools_size + sum(len(b["text"]) for b in system) // _CHARS_PER_TOKEN
-    size += system_size
-    previous_size += system_size
+    previous = _previous_turn(messages)
+    # the conversation's length counts only while the prefix is still under the minimum, as
+    # it is never once Cursor's system prompt and tools are in
+    reach_previous = reach_last = system_size
+    if system_size < minimum:
+        reach_previous, reach_last = _reaches(messages, previous, system_size, minimum)
     candidates: list[tuple[dict[str, Any] | None, int]] = [
-        (last_block, size),
-        (previous_block, previous_size),
+        (_last_markable(messages, len(messages) - 1), reach_last),
+        (None if previous is None else _last_markable(messages, previous), reach_previous),
         (system[-1] if system else None, system_size),
         (tools[-1] if tools else None, tools_size),
     ]
@@ -352,6 +345,7 @@ def _mark_cache(body: dict[str, Any]) -> None:
 MAX_CACHE_BREAKPOINTS = 4
 _CHARS_PER_TOKEN = 4  # an estimate, for the minimum length only: a short prefix is not cached
 _IMAGE_TOKENS = 1600  # an image of about 1,100 x 1,100 pixels
+_SCHEMA_TOKENS = 60  # a tool's name, parameters and their descriptions, besides its own
 _EPHEMERAL = {"type": "ephemeral"}
 
 
@@ -363,6 +357,38 @@ def min_cacheable_tokens(model: str) -> int:
     if "haiku" in model:
         return 2048
     return 1024
+
+
+def _tools_size(tools: list[dict[str, Any]]) -> int:
+    """The tools' tokens, estimated from their descriptions (the bulk of Cursor's) and an
+    allowance per schema, without serialising them."""
+    chars = sum(len(t.get("description") or "") + len(t["name"]) for t in tools)
+    return chars // _CHARS_PER_TOKEN + _SCHEMA_TOKENS * len(tools)
+
+
+def _reaches(
+    messages: list[dict[str, Any]], previous: int | None, size: int, minimum: int
+) -> tuple[int, int]:
+    """The prompt's tokens at the end of the previous turn and at the end, starting from
+    `size` (tools and system); the walk stops at the minimum, which both then reach or not."""
+    at_previous = size
+    for i, message in enumerate(messages):
+        size += sum(_block_size(b) for b in message["content"])
+        if i == previous:
+            at_previous = size
+        if size >= minimum:
+            return (minimum if previous is None or previous >= i else at_previous), minimum
+    return at_previous, size
+
+
+def _last_markable(messages: list[dict[str, Any]], end: int) -> dict[str, Any] | None:
+    """The last block that can carry a breakpoint in `messages[end]` (or, when it has none,
+    in the messages before it)."""
+    for i in range(end, -1, -1):
+        for block in reversed(messages[i]["content"]):
+            if _markable(block):
+                return block
+    return None
 
 
 def _block_size(block: dict[str, Any]) -> int:
