@@ -247,6 +247,16 @@ _OVERFLOW_NUMBERS = tuple(
 )
 
 
+def context_overflow(status: int, message: str, *, provider: str) -> UpstreamContextWindowError:
+    """The client's error for a provider's "the input is too long" (`message`): OpenAI's."""
+    return UpstreamContextWindowError(
+        overflow_message(message),
+        upstream_message=f"{provider} error ({status}): {message}",
+        param="messages",
+        upstream_status=status,
+    )
+
+
 def overflow_message(message: str) -> str:
     """OpenAI's words for a context overflow, with the numbers the provider's `message` gave:
     the very text OpenAI's API answers, which clients such as Cursor act on."""
@@ -312,12 +322,7 @@ def from_upstream(
     if 400 <= status < 500:
         code_low = (code or "").lower()
         if any(m in low or m in code_low for m in _CONTEXT_MARKERS):
-            return UpstreamContextWindowError(
-                overflow_message(message),
-                upstream_message=text,
-                param="messages",
-                upstream_status=status,
-            )
+            return context_overflow(status, message, provider=provider)
         if any(m in low or m in code_low for m in _POLICY_MARKERS):
             return UpstreamContentPolicyError(
                 text, param=param, code=code or None, upstream_status=status

@@ -57,6 +57,17 @@ CASES = [
         "gemini/error-400-input-token-count.json",
         OPENAI_WORDS.format(limit=131072, total=132478),
     ),
+    # the same models on other clouds answer with their provider's body
+    (
+        "vertex-claude",
+        "anthropic/error-400-prompt-too-long.json",
+        OPENAI_WORDS.format(limit=200000, total=200251),
+    ),
+    (
+        "vertex-gemini",
+        "gemini/error-400-input-token-count.json",
+        OPENAI_WORDS.format(limit=131072, total=132478),
+    ),
 ]
 LONG = {
     "model": MODEL,
@@ -85,6 +96,21 @@ async def test_upstream_overflow_reaches_cursor_as_openais_error(
     status, body = await gw.chat(LONG)
     assert (status, body) == (400, expected(message))
     assert len(fake.requests) == 1  # the client's fault: never retried
+
+
+async def test_bedrock_overflow_without_numbers_is_openais_error(serve: Serve) -> None:
+    fake, gw = await serve("bedrock")
+    fake.faults.status = 400
+    fake.faults.body = b'{"message":"Input is too long for requested model."}'
+    fake.faults.headers = {"x-amzn-ErrorType": "ValidationException"}
+    status, body = await gw.chat(LONG)
+    assert (status, body) == (
+        400,
+        expected(
+            "Your input exceeds the context window of this model. Please adjust your input "
+            "and try again."
+        ),
+    )
 
 
 @pytest.mark.parametrize("kind", ["openai-responses", "azure-responses"])

@@ -22,8 +22,8 @@ import orjson
 
 from ...errors import (
     LitecursorError,
-    UpstreamContextWindowError,
     UpstreamProtocolError,
+    context_overflow,
     from_upstream,
 )
 from ..eventstream import EventStreamDecoder, EventStreamMessage
@@ -94,11 +94,7 @@ def bedrock_error(
     if kind and kind.lower() == "validationexception":
         low = message.lower()
         if any(m in low for m in _CONTEXT_MARKERS):
-            return UpstreamContextWindowError(
-                f"bedrock error ({status}): {message}",
-                code="context_length_exceeded",
-                upstream_status=status,
-            )
+            return context_overflow(status, message, provider="bedrock")
     if status == 424:  # ModelErrorException: the model failed, not the request
         status = 502
     return from_upstream(status, message, code=kind, retry_after=retry_after, provider="bedrock")
