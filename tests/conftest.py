@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from litecursor.tls import DevCerts, generate_dev_certs
 
 from .fakes.common import FakeUpstream
 from .harness import Gateway, make_config, run_gateway
+from .services import Postgres, Redis, run_postgres, run_redis
 
 
 @pytest.fixture(scope="session")
@@ -72,3 +74,30 @@ async def openai_gateway(
 @pytest.fixture
 async def mock_gateway(gateway_factory: GatewayFactory) -> Gateway:
     return await gateway_factory([{"model_name": "mock", "litellm_params": {"model": "mock/echo"}}])
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    """One PostgreSQL for the session; each test that needs one gets its own database."""
+    with run_postgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
+    with run_redis(tmp_path_factory.mktemp("redis")) as redis:
+        yield redis
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Postgres) -> str:
+    """A fresh, empty database on the session's PostgreSQL."""
+    return postgres_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each store test runs on both databases."""
+    if request.param == "sqlite":
+        return str(tmp_path / "litecursor.db")
+    return str(request.getfixturevalue("postgres_url"))

@@ -1,0 +1,281 @@
+"""The store's one interface: keys, users, teams, end users, budgets and spend rows.
+
+`Store` holds every operation; a database implementation (`sqlite.py`, `postgres.py`) only says
+how a transaction script runs (`_run`). Nothing here is on the request path: the gateway keeps
+keys and budgets in memory and writes spend rows in batches (`litecursor.accounting`).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from . import sql_identity as ident
+from . import sql_spend as spend
+from . import tokens
+from .ops import Op, Q, T
+from .records import (
+    PROXY_ID,
+    Budget,
+    BudgetRef,
+    EndUserRecord,
+    GroupBy,
+    KeyRecord,
+    SpendQuery,
+    SpendRow,
+    SpendTotal,
+    TeamRecord,
+    UserRecord,
+)
+from .schema import LATEST, SchemaTooNewError, pending, statements
+
+
+class StoreError(Exception):
+    """The database cannot be used (unreachable, unreadable, refused)."""
+
+
+class Store(ABC):
+    #: `sqlite` or `postgres`: the spelling of the few statements that differ
+    dialect: str
+    #: where it is, for messages (never with a password)
+    where: str
+    #: whether several instances may share it: then budgets are reserved in the database
+    shared: bool = False
+
+    # -- the one thing an implementation provides ------------------------------------------
+
+    @abstractmethod
+    async def _run(self, op: Op[T], write: bool) -> T:
+        """Run a transaction script; `write` takes the write lock up front (SQLite)."""
+
+    @abstractmethod
+    async def _connect(self) -> None: ...
+
+    @abstractmethod
+    async def close(self) -> None: ...
+
+    async def _read(self, op: Op[T]) -> T:
+        return await self._run(op, False)
+
+    async def _write(self, op: Op[T]) -> T:
+        return await self._run(op, True)
+
+    # -- schema -----------------------------------------------------------------------------
+
+    async def open(self, *, migrate: bool = True) -> list[int]:
+        """Connect, and bring the schema up to date (or only check it); returns the versions
+        applied. A schema newer than this code raises `SchemaTooNewError`."""
+        await self._connect()
+        try:
+            if migrate:
+                return list(await self._write(self._migrate()))
+            version = await self.schema_version()
+            pending(version)  # raises when too new
+            return []
+        except BaseException:
+            await self.close()
+            raise
+
+    def _lock_schema(self) -> Op[None]:
+        """Serialise migrations of instances starting together (PostgreSQL overrides)."""
+        return
+        yield
+
+    def _migrate(self) -> Op[list[int]]:
+        yield Q(
+            "CREATE TABLE IF NOT EXISTS litecursor_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        yield from self._lock_schema()
+        current = yield from _version()
+        applied = []
+        for m in pending(current):
+            for sql in statements(m, self.dialect):
+                yield Q(sql)
+            applied.append(m.version)
+        if applied:
+            yield Q(
+                "INSERT INTO litecursor_meta (name, value) VALUES ('schema_version', $1) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (str(applied[-1]),),
+            )
+        return applied
+
+    async def schema_version(self) -> int:
+        def op() -> Op[int]:
+            yield Q(
+                "CREATE TABLE IF NOT EXISTS litecursor_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            return (yield from _version())
+
+        return int(await self._write(op()))
+
+    # -- keys -------------------------------------------------------------------------------
+
+    async def create_key(
+        self,
+        values: Mapping[str, Any],
+        budget: Mapping[str, Any],
+        now: float,
+        key: str | None = None,
+    ) -> tuple[str, KeyRecord]:
+        """A new key; returns it (shown once, never stored) and its record."""
+        key = key or tokens.generate()
+        values = {"key_name": tokens.display_name(key), **values}
+        record = await self._write(ident.create("keys", tokens.hash_key(key), values, budget, now))
+        return key, record
+
+    async def get_key(self, token: str) -> KeyRecord | None:
+        return await self._read(ident.get("keys", token))
+
+    async def list_keys(
+        self,
+        *,
+        user_id: str | None = None,
+        team_id: str | None = None,
+        key_alias: str | None = None,
+        offset: int = 0,
+        limit: int = 100,
+    ) -> tuple[int, list[KeyRecord]]:
+        return await self._read(ident.list_keys(user_id, team_id, key_alias, offset, limit))
+
+    async def keys_of(
+        self, *, user_id: str | None = None, team_id: str | None = None
+    ) -> list[KeyRecord]:
+        column, id = ("user_id", user_id) if user_id is not None else ("team_id", team_id)
+        assert id is not None
+        return await self._read(ident.keys_of(column, id))
+
+    async def update_key(
+        self, token: str, values: Mapping[str, Any], budget: Mapping[str, Any], now: float
+    ) -> KeyRecord | None:
+        return await self._write(ident.update("keys", token, values, budget, now))
+
+    async def delete_keys(self, token_list: Sequence[str], now: float) -> list[str]:
+        return await self._write(ident.delete("keys", list(token_list), now))
+
+    async def regenerate_key(
+        self, token: str, now: float, key: str | None = None
+    ) -> tuple[str, KeyRecord] | None:
+        key = key or tokens.generate()
+        op = ident.regenerate(token, tokens.hash_key(key), tokens.display_name(key), now)
+        record = await self._write(op)
+        return None if record is None else (key, record)
+
+    # -- users, teams, end users ------------------------------------------------------------
+
+    async def create_user(
+        self, user_id: str, values: Mapping[str, Any], budget: Mapping[str, Any], now: float
+    ) -> UserRecord:
+        return await self._write(ident.create("users", user_id, values, budget, now))
+
+    async def get_user(self, user_id: str) -> UserRecord | None:
+        return await self._read(ident.get("users", user_id))
+
+    async def update_user(
+        self, user_id: str, values: Mapping[str, Any], budget: Mapping[str, Any], now: float
+    ) -> UserRecord | None:
+        return await self._write(ident.update("users", user_id, values, budget, now))
+
+    async def create_team(
+        self, team_id: str, values: Mapping[str, Any], budget: Mapping[str, Any], now: float
+    ) -> TeamRecord:
+        return await self._write(ident.create("teams", team_id, values, budget, now))
+
+    async def get_team(self, team_id: str) -> TeamRecord | None:
+        return await self._read(ident.get("teams", team_id))
+
+    async def update_team(
+        self, team_id: str, values: Mapping[str, Any], budget: Mapping[str, Any], now: float
+    ) -> TeamRecord | None:
+        return await self._write(ident.update("teams", team_id, values, budget, now))
+
+    async def end_user(
+        self, end_user_id: str, default_budget: float | None, now: float
+    ) -> EndUserRecord:
+        """The end user, created on first sight with `default_budget`."""
+        return await self._write(ident.end_user(end_user_id, default_budget, now))
+
+    # -- change feed ------------------------------------------------------------------------
+
+    async def changes_since(self, seq: int) -> tuple[int, list[tuple[str, str]]]:
+        return await self._read(ident.changes_since(seq))
+
+    async def last_change(self) -> int:
+        return await self._read(ident.last_change())
+
+    async def prune_changes(self, before: float) -> None:
+        await self._write(ident.prune_changes(before))
+
+    # -- budgets ----------------------------------------------------------------------------
+
+    async def budgets(self, refs: Iterable[BudgetRef]) -> dict[BudgetRef, Budget]:
+        return await self._read(spend.load_budgets(list(refs)))
+
+    async def set_proxy_budget(
+        self, max_budget: float | None, duration: str | None, now: float
+    ) -> Budget:
+        """The proxy-wide budget from the config; a changed duration starts a new period."""
+        ref = BudgetRef("proxy", PROXY_ID)
+
+        def op() -> Op[Budget]:
+            found = yield from spend.load_budgets([ref])
+            old = found.get(ref)
+            fields: dict[str, Any] = {"max_budget": max_budget}
+            if old is None or old.duration != duration:
+                fields["budget_duration"] = duration
+            yield from ident.set_budget(ref, fields, now)
+            return (yield from spend.load_budgets([ref]))[ref]
+
+        return await self._write(op())
+
+    async def reserve(
+        self,
+        request_id: str,
+        holds: Sequence[tuple[BudgetRef, float]],
+        now: float,
+        expires_at: float,
+    ) -> None:
+        """Reserve on every budget or none; raises `BudgetRefused` naming the spent one."""
+        await self._write(spend.reserve(request_id, holds, now, expires_at))
+
+    async def release(self, request_ids: Iterable[str]) -> None:
+        await self._write(spend.release(list(request_ids)))
+
+    async def release_expired(self, now: float) -> int:
+        return await self._write(spend.release_expired(now))
+
+    async def roll_budgets(self, now: float) -> list[BudgetRef]:
+        return await self._write(spend.roll(now))
+
+    # -- spend ------------------------------------------------------------------------------
+
+    async def write_spend(
+        self,
+        rows: Sequence[SpendRow],
+        charges: Sequence[spend.Charge] = (),
+        released: Sequence[str] = (),
+    ) -> None:
+        await self._write(spend.write(rows, charges, released))
+
+    async def spend_logs(self, query: SpendQuery) -> list[SpendRow]:
+        return await self._read(spend.query(query))
+
+    async def spend_row(self, request_id: str) -> SpendRow | None:
+        return await self._read(spend.get_row(request_id))
+
+    async def spend_report(
+        self, group_by: GroupBy, start: float | None = None, end: float | None = None
+    ) -> list[SpendTotal]:
+        return await self._read(spend.report(group_by, start, end))
+
+    async def delete_spend_before(self, t: float, limit: int = 1000) -> int:
+        return await self._write(spend.delete_before(t, limit))
+
+
+def _version() -> Op[int]:
+    rows = yield Q("SELECT value FROM litecursor_meta WHERE name = 'schema_version'")
+    return int(rows[0][0]) if rows else 0
+
+
+__all__ = ["LATEST", "SchemaTooNewError", "Store", "StoreError"]
