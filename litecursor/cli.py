@@ -1,4 +1,4 @@
-"""The `litecursor` command: `serve`, `certs` and `check`; each parses arguments and calls the package."""
+"""The `litecursor` command: `serve`, `certs`, `check` and the admin commands (cli_admin.py)."""
 
 from __future__ import annotations
 
@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     k = sub.add_parser("check", help="validate a config and print the resolved model list")
     k.add_argument("--config", "-c", default="config.yaml")
     k.set_defaults(func=_check)
+
+    from .cli_admin import add_commands
+
+    add_commands(sub)  # keys, spend, db, prices
     return p
 
 

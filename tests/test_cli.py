@@ -95,15 +95,14 @@ def test_check_lists_unsupported_keys_in_one_warning(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text(
         "model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
-        "general_settings: {master_key: k, database_url: x}\n"
+        "general_settings: {master_key: k, alerting: [slack]}\n"
         "litellm_settings: {success_callback: [langfuse]}\n"
     )
     r = run("check", "--config", str(f))
     assert r.returncode == 0
     assert r.stderr.count("not supported yet") == 1 + 2  # the heading and one line per key
     assert (
-        "general_settings.database_url" in r.stderr
-        and "litellm_settings.success_callback" in r.stderr
+        "general_settings.alerting" in r.stderr and "litellm_settings.success_callback" in r.stderr
     )
 
 

@@ -204,18 +204,18 @@ def test_known_but_unsupported_keys_are_warned_not_dropped() -> None:
                 "litellm_params": {
                     "model": "openai/x",
                     "api_key": "k",
-                    "input_cost_per_token": 1e-6,
+                    "region_name": "eu",
                 },
                 "model_info": {"id": "dep-1", "mode": "chat"},
             }
         ],
-        general_settings={"master_key": "k", "database_url": "postgres://"},
+        general_settings={"master_key": "k", "alerting": ["slack"]},
         litellm_settings={"success_callback": ["langfuse"]},
     )
     assert set(c.warnings) == {
-        "model_list[0].litellm_params.input_cost_per_token is not supported yet and is ignored",
+        "model_list[0].litellm_params.region_name is not supported yet and is ignored",
         "model_list[0].model_info.mode is not supported yet and is ignored",
-        "general_settings.database_url is not supported yet and is ignored",
+        "general_settings.alerting is not supported yet and is ignored",
         "litellm_settings.success_callback is not supported yet and is ignored",
     }
     assert c.deployments[0].id == "dep-1"
@@ -365,4 +365,52 @@ def test_prompt_caching_accepts_auto_and_off_only() -> None:
         cfg(
             [{"model_name": "c", "litellm_params": lp}],
             litecursor_settings={"prompt_caching": "yes"},
+        )
+
+
+def test_accounting_settings_are_read_from_litellms_places() -> None:
+    c = cfg(
+        [
+            {
+                "model_name": "m",
+                "litellm_params": {
+                    "model": "azure/my-deploy",
+                    "api_base": "https://x.openai.azure.com",
+                    "api_key": "k",
+                    "input_cost_per_token": 1e-6,
+                    "cache_read_input_token_cost": 2.5e-7,
+                },
+                "model_info": {"base_model": "azure/gpt-4o"},
+            }
+        ],
+        general_settings={
+            "master_key": "k",
+            "database_url": "postgresql://db/lc",
+            "global_max_parallel_requests": 50,
+            "proxy_batch_write_at": 10,
+        },
+        litellm_settings={"max_budget": 100.0, "rate_limit": 100, "budget_duration": "1mo"},
+        router_settings={"redis_host": "127.0.0.1", "redis_port": 6380, "redis_password": "p@ss"},
+    )
+    a = c.accounting
+    assert a.database_url == "postgresql://db/lc" and a.max_parallel_requests == 50
+    assert (a.max_budget, a.rpm_limit, a.budget_duration) == (100.0, 100, "1mo")
+    assert a.flush_interval == 1.0  # never less often than every second
+    assert a.redis_url == "redis://:p%40ss@127.0.0.1:6380/0"
+    d = c.deployments[0]
+    assert d.price_overrides == {
+        "input_cost_per_token": 1e-6,
+        "cache_read_input_token_cost": 2.5e-7,
+    }
+    assert d.base_model == "azure/gpt-4o"
+    assert c.warnings == ()
+
+
+def test_a_bad_budget_duration_names_its_path() -> None:
+    with pytest.raises(
+        ConfigError, match=r"litellm_settings.budget_duration: '30x' is not a duration"
+    ):
+        cfg(
+            [{"model_name": "m", "litellm_params": {"model": "mock/x"}}],
+            litellm_settings={"max_budget": 1, "budget_duration": "30x"},
         )

@@ -294,3 +294,12 @@ async def test_the_change_feed_names_what_changed(store: Store) -> None:
     assert await store.changes_since(seq) == (seq, [])
     await store.prune_changes(NOW + 1)
     assert await store.last_change() in (0, seq)
+
+
+async def test_imported_prices_are_kept_and_announced(store: Store) -> None:
+    start = await store.last_change()
+    assert await store.import_prices({"openai/gpt-4o": {"input_cost_per_token": 5e-6}}, NOW) == 1
+    await store.import_prices({"openai/gpt-4o": {"input_cost_per_token": 6e-6}}, NOW + 1)
+    assert await store.imported_prices() == {"openai/gpt-4o": {"input_cost_per_token": 6e-6}}
+    _, changed = await store.changes_since(start)
+    assert changed == [("prices", "*"), ("prices", "*")]

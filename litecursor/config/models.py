@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..clouds.settings import CloudAuth
@@ -52,7 +53,20 @@ LITELLM_PARAMS = frozenset(
         "stream_usage",
         *VERTEX_KEYS,
         *AWS_KEYS,
+        # prices overriding the shipped table (LiteLLM's names; pricing/cost.py)
+        "input_cost_per_token",
+        "output_cost_per_token",
+        "cache_read_input_token_cost",
+        "cache_creation_input_token_cost",
+        "output_cost_per_reasoning_token",
     }
+)
+PRICE_PARAMS = (
+    "input_cost_per_token",
+    "output_cost_per_token",
+    "cache_read_input_token_cost",
+    "cache_creation_input_token_cost",
+    "output_cost_per_reasoning_token",
 )
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 
@@ -82,6 +96,10 @@ class Deployment:
     auth: CloudAuth | None = None
     #: `model:` had no provider prefix; the provider was inferred from the well-known name
     provider_inferred: bool = False
+    #: per-token prices set in `litellm_params`, over the price table's
+    price_overrides: Mapping[str, float] = field(default_factory=dict)
+    #: the model whose price applies (`model_info.base_model`: Azure deployments have own names)
+    base_model: str | None = None
 
     @property
     def is_wildcard(self) -> bool:
@@ -102,7 +120,7 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         raise ConfigError(lp_path, "missing: each model needs litellm_params.model")
     info = p.obj(item.get("model_info") or {}, f"{path}.model_info")
     for key in info:
-        if key != "id":
+        if key not in ("id", "base_model"):
             p.warn(f"{path}.model_info.{key} is not supported yet and is ignored")
     p.only(lp, lp_path, set(LITELLM_PARAMS))
     model = lp.get("model")
@@ -184,6 +202,12 @@ def read_deployment(p: ValueReader, raw: Any, i: int, *, prompt_caching: bool = 
         drop_params=frozenset(drop),
         auth=auth,
         provider_inferred=inferred is not None,
+        price_overrides={
+            k: float(v)
+            for k in PRICE_PARAMS
+            if (v := p.opt_num(lp, k, f"{lp_path}.{k}")) is not None
+        },
+        base_model=p.opt_str(info, "base_model", f"{path}.model_info.base_model"),
     )
 
 

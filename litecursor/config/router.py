@@ -97,6 +97,11 @@ def read_router_settings(
             "max_retry_wait",
             "disable_cooldowns",
             "routing_strategy_args",
+            # read with the accounting settings (accounting.py)
+            "redis_host",
+            "redis_port",
+            "redis_password",
+            "redis_url",
         },
     )
     strategy = p.opt_str(raw, "routing_strategy", f"{path}.routing_strategy") or "simple-shuffle"

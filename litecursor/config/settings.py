@@ -18,6 +18,13 @@ import yaml
 
 from ..protocol.chat_out import ReasoningDisplay
 from ..protocol.variants import parse_suffix
+from .accounting import (
+    GENERAL_KEYS,
+    LITECURSOR_KEYS,
+    LITELLM_KEYS,
+    AccountingSettings,
+    read_accounting,
+)
 from .models import Deployment, read_deployment
 from .router import LITELLM_ROUTER_KEYS, RouterSettings, read_router_settings
 from .values import ConfigError, ValueReader
@@ -43,6 +50,8 @@ class Config:
     model_variants: tuple[str, ...] = ()
     #: how the /cursor routes tell of a 429 or 5xx: its status, or a message Cursor shows
     cursor_errors: CursorErrors = "status"
+    #: keys, budgets, limits, spend (accounting.py)
+    accounting: AccountingSettings = field(default_factory=AccountingSettings)
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -103,7 +112,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     router_raw = p.obj(root.get("router_settings") or {}, "router_settings")
     lc = p.obj(root.get("litecursor_settings") or {}, "litecursor_settings")
 
-    p.only(general, "general_settings", {"master_key", "max_request_size_mb"})
+    p.only(general, "general_settings", {"master_key", "max_request_size_mb", *GENERAL_KEYS})
     master_key = p.opt_str(general, "master_key", "general_settings.master_key") or environ.get(
         MASTER_KEY_ENV
     )
@@ -116,7 +125,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
     )
 
-    p.only(litellm, "litellm_settings", {"drop_params", *LITELLM_ROUTER_KEYS})
+    p.only(litellm, "litellm_settings", {"drop_params", *LITELLM_ROUTER_KEYS, *LITELLM_KEYS})
     p.only(
         lc,
         "litecursor_settings",
@@ -127,6 +136,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             "prompt_caching",
             "model_variants",
             "cursor_errors",
+            *LITECURSOR_KEYS,
         },
     )
     raw_errors = p.opt_str(lc, "cursor_errors", "litecursor_settings.cursor_errors") or "status"
@@ -183,6 +193,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         reasoning_replay_mb=64.0 if replay_mb is None else float(replay_mb),
         model_variants=variants,
         cursor_errors=cursor_errors,
+        accounting=read_accounting(p, general, litellm, router_raw, lc),
         warnings=tuple(p.warnings),
         source=source,
     )

@@ -23,12 +23,9 @@ class ConfigError(Exception):
 # Keys LiteLLM documents that we accept but do not act on yet: reported, never silently dropped.
 KNOWN_UNSUPPORTED = {
     "general_settings": {
-        "database_url",
-        "database_connection_pool_limit",
         "store_model_in_db",
         "alerting",
         "alerting_threshold",
-        "proxy_batch_write_at",
         "disable_spend_logs",
         "allowed_routes",
         "admin_only_routes",
@@ -39,7 +36,6 @@ KNOWN_UNSUPPORTED = {
         "disable_master_key_return",
         "ui_access_mode",
         "max_parallel_requests",
-        "global_max_parallel_requests",
         "infer_model_from_keys",
         "use_redis_transaction_buffer",
         "pass_through_endpoints",
@@ -54,9 +50,6 @@ KNOWN_UNSUPPORTED = {
         "cache_params",
         "set_verbose",
         "json_logs",
-        "max_budget",
-        "budget_duration",
-        "rate_limit",
         "default_team_settings",
         "telemetry",
         "turn_off_message_logging",
@@ -66,10 +59,6 @@ KNOWN_UNSUPPORTED = {
         "callback_settings",
     },
     "router_settings": {
-        "redis_host",
-        "redis_port",
-        "redis_password",
-        "redis_url",
         "cache_responses",
         "enable_pre_call_checks",
         "retry_policy",
@@ -79,8 +68,6 @@ KNOWN_UNSUPPORTED = {
         "enable_tag_filtering",
     },
     "litellm_params": {
-        "input_cost_per_token",
-        "output_cost_per_token",
         "region_name",
         "organization",
         "tags",

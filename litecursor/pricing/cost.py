@@ -70,7 +70,11 @@ def cost(usage: Usage, price: Price) -> float:
     written = usage.cache_creation_tokens or 0
     plain_in = max(0, usage.prompt_tokens - cached - written)
     reasoning = min(usage.reasoning_tokens or 0, usage.completion_tokens)
-    read_rate = p.input_cost_per_token if p.cache_read_input_token_cost is None else p.cache_read_input_token_cost
+    read_rate = (
+        p.input_cost_per_token
+        if p.cache_read_input_token_cost is None
+        else p.cache_read_input_token_cost
+    )
     write_rate = (
         p.input_cost_per_token
         if p.cache_creation_input_token_cost is None

@@ -11,15 +11,16 @@ from typing import TextIO
 
 from aiohttp import web
 
+from ..accounting.setup import store_for
 from ..config import Config
 from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, RouterUsage
 from ..replay import ReasoningReplay
 from ..router import Router
 from ..upstream import UpstreamClient
-from . import admin, handlers
+from . import admin, handlers, keys_api
 from .access import AccessLog
-from .keys import ACCESS_LOG, CONFIG, PIPELINE, REPLAY, ROUTER, STARTED, UPSTREAM
+from .keys import ACCESS_LOG, CONFIG, PIPELINE, REPLAY, ROUTER, STARTED, STORE, UPSTREAM
 from .middleware import call_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
@@ -46,6 +47,7 @@ def create_app(config: Config, access_stream: TextIO | None = None) -> web.Appli
     app[ACCESS_LOG] = AccessLog(access_stream)
     app[REPLAY] = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
     app[PIPELINE] = Pipeline()
+    app.cleanup_ctx.append(_store)
     app.cleanup_ctx.append(_upstream_pool)
     app.on_response_prepare.append(cors_headers)
     for path in CHAT_PATHS:
@@ -54,7 +56,17 @@ def create_app(config: Config, access_stream: TextIO | None = None) -> web.Appli
         app.router.add_get(path, handlers.list_models)
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/health/deployments", admin.deployments_health)
+    keys_api.add_routes(app)
     return app
+
+
+async def _store(app: web.Application) -> AsyncIterator[None]:
+    """Keys, budgets and spend: opened (and migrated) before the first request, closed last."""
+    store = store_for(app[CONFIG])
+    await store.open()
+    app[STORE] = store
+    yield
+    await store.close()
 
 
 async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from ..config import Config
 from ..pipeline import Call, Pipeline
 from ..replay import ReasoningReplay
 from ..router import Router
+from ..store import Store
 from ..upstream import UpstreamClient
 from .access import AccessLog
 
@@ -19,3 +20,4 @@ REPLAY = web.AppKey("replay", ReasoningReplay)
 CALL = web.RequestKey("call", Call)
 STARTED = web.AppKey("started", float)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
+STORE = web.AppKey("store", Store)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Store, StoreError
+from .base import Conflict, Store, StoreError
 from .records import (
     Budget,
     BudgetRef,
@@ -27,7 +27,8 @@ DEFAULT_FILE = "litecursor.db"
 def open_store(url: str | None, base_dir: str | Path = ".") -> Store:
     """The store for `database_url`: `postgresql://…` (or `postgres://…`) is PostgreSQL;
     `sqlite:///path`, a plain path, or nothing (`litecursor.db`) is SQLite, a relative path
-    being relative to `base_dir` (the config file's folder). Call `await store.open()`."""
+    being relative to `base_dir` (the config file's folder); `:memory:` is a database that
+    lives as long as the process. Call `await store.open()`."""
     if url and url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
@@ -35,6 +36,8 @@ def open_store(url: str | None, base_dir: str | Path = ".") -> Store:
     from .sqlite import SQLiteStore
 
     path = url or DEFAULT_FILE
+    if path in (":memory:", "sqlite://:memory:"):
+        return SQLiteStore(":memory:")
     if path.startswith("sqlite:///"):
         path = path[len("sqlite:///") :]
     elif "://" in path:
@@ -52,6 +55,7 @@ __all__ = [
     "BudgetRef",
     "BudgetRefused",
     "Charge",
+    "Conflict",
     "EndUserRecord",
     "KeyRecord",
     "Limits",

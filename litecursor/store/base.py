@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
+
 from . import sql_identity as ident
 from . import sql_spend as spend
 from . import tokens
@@ -33,6 +35,10 @@ from .schema import LATEST, SchemaTooNewError, pending, statements
 
 class StoreError(Exception):
     """The database cannot be used (unreachable, unreadable, refused)."""
+
+
+class Conflict(StoreError):
+    """A write would break a uniqueness rule (a key alias already in use)."""
 
 
 class Store(ABC):
@@ -76,6 +82,10 @@ class Store(ABC):
         except BaseException:
             await self.close()
             raise
+
+    async def upgrade(self) -> list[int]:
+        """Apply the pending migrations (the store must be open); returns their versions."""
+        return await self._write(self._migrate())
 
     def _lock_schema(self) -> Op[None]:
         """Serialise migrations of instances starting together (PostgreSQL overrides)."""
@@ -248,6 +258,31 @@ class Store(ABC):
     async def roll_budgets(self, now: float) -> list[BudgetRef]:
         return await self._write(spend.roll(now))
 
+    # -- prices ---------------------------------------------------------------------------
+
+    async def import_prices(self, entries: Mapping[str, Mapping[str, float]], now: float) -> int:
+        """Store imported prices (model -> LiteLLM-format entry), replacing earlier imports of
+        the same models; running servers reload them through the change feed."""
+
+        def op() -> Op[int]:
+            yield Q(
+                "INSERT INTO prices (model, entry, imported_at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (model) DO UPDATE SET entry = excluded.entry, "
+                "imported_at = excluded.imported_at",
+                many=[(m, orjson.dumps(dict(e)).decode(), now) for m, e in entries.items()],
+            )
+            yield ident.change("prices", "*", now)
+            return len(entries)
+
+        return await self._write(op())
+
+    async def imported_prices(self) -> dict[str, dict[str, float]]:
+        def op() -> Op[dict[str, dict[str, float]]]:
+            rows = yield Q("SELECT model, entry FROM prices")
+            return {r[0]: orjson.loads(r[1]) for r in rows}
+
+        return await self._read(op())
+
     # -- spend ------------------------------------------------------------------------------
 
     async def write_spend(
@@ -278,4 +313,4 @@ def _version() -> Op[int]:
     return int(rows[0][0]) if rows else 0
 
 
-__all__ = ["LATEST", "SchemaTooNewError", "Store", "StoreError"]
+__all__ = ["LATEST", "Conflict", "SchemaTooNewError", "Store", "StoreError"]

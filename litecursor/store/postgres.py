@@ -6,7 +6,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from .base import Store, StoreError
+from .base import Conflict, Store, StoreError
 from .ops import Op, Q, Row, T
 
 #: any fixed number: instances starting together take turns to migrate
@@ -47,13 +47,26 @@ class PostgresStore(Store):
     async def _run(self, op: Op[T], write: bool) -> T:
         if self._pool is None:
             raise StoreError(f"{self.where}: the store is closed")
-        async with self._pool.acquire() as conn, conn.transaction():
-            try:
-                q = next(op)
-                while True:
-                    q = op.send(await _execute(conn, q))
-            except StopIteration as stop:
-                return stop.value
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                try:
+                    q = next(op)
+                    while True:
+                        q = op.send(await _execute(conn, q))
+                except StopIteration as stop:
+                    return stop.value
+        except asyncpg.IntegrityConstraintViolationError as e:
+            raise Conflict(str(e)) from None
+        except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as e:
+            raise StoreError(f"{self.where}: {e}") from None
+        except asyncpg.PostgresError as e:
+            if e.sqlstate and e.sqlstate[:2] in (
+                "08",
+                "53",
+                "57",
+            ):  # connection, resources, shutdown
+                raise StoreError(f"{self.where}: {e}") from None
+            raise
 
 
 async def _execute(conn: asyncpg.Connection, q: Q) -> list[Row]:

@@ -40,7 +40,7 @@ _DIALECT = {
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         1,
-        "keys, users, teams, end users, budgets, reservations, change feed, spend and request log",
+        "keys, users, teams, end users, budgets, reservations, change feed, prices, spend and request log",
         (
             """CREATE TABLE teams (
                 team_id TEXT PRIMARY KEY,
@@ -110,6 +110,12 @@ MIGRATIONS: tuple[Migration, ...] = (
                 kind TEXT NOT NULL,
                 id TEXT NOT NULL,
                 at DOUBLE PRECISION NOT NULL)""",
+            # prices imported by `litecursor prices import` (LiteLLM's entry format, as JSON):
+            # in the database so every instance uses the same
+            """CREATE TABLE prices (
+                model TEXT PRIMARY KEY,
+                entry TEXT NOT NULL,
+                imported_at DOUBLE PRECISION NOT NULL)""",
             # one row per request: LiteLLM's spend log and the request log in one
             """CREATE TABLE spend_logs (
                 request_id TEXT PRIMARY KEY,

@@ -15,7 +15,7 @@ import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .base import Store, StoreError
+from .base import Conflict, Store, StoreError
 from .ops import Op, Q, Row, T, drive
 
 _PLACEHOLDER = re.compile(r"\$(\d+)")
@@ -25,8 +25,9 @@ class SQLiteStore(Store):
     dialect = "sqlite"
     shared = False
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
+        self.busy_timeout = busy_timeout
         self.where = str(self.path)
         self._conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
@@ -43,7 +44,8 @@ class SQLiteStore(Store):
             raise StoreError(f"{self.path}: cannot open the database: {e}") from None
 
     def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if str(self.path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         # WAL: readers (the CLI, a report) never block the server's writes, and a commit is an
         # append; synchronous=NORMAL is durable across a process crash in WAL mode (a power
@@ -51,7 +53,7 @@ class SQLiteStore(Store):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         # another process (the CLI) holding the write lock: wait for it rather than fail
-        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         return conn
 
     async def close(self) -> None:
@@ -75,9 +77,19 @@ class SQLiteStore(Store):
         assert conn is not None
         # IMMEDIATE: take the write lock at the start, so two processes never both read and
         # then fail to upgrade to writing
-        conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+        except sqlite3.OperationalError as e:
+            raise StoreError(f"{self.path}: {e}") from None
         try:
             result = drive(op, lambda q: self._execute(conn, q))
+        except sqlite3.IntegrityError as e:
+            conn.execute("ROLLBACK")
+            raise Conflict(str(e)) from None
+        except sqlite3.OperationalError as e:  # locked, disk full, read-only, ...
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: {e}") from None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
