@@ -1,0 +1,117 @@
+"""Who a bearer token is, from memory: keys with their user and team, loaded once, kept fresh.
+
+The request path never waits on the database for a key it has seen: records live here, and the
+change feed (`Store.changes_since`, polled every `poll_interval`) drops what another process
+changed (the CLI, another instance), within that interval; this instance's own changes drop
+them at once. Unknown tokens are remembered as unknown for a short while, so random tokens cost
+one lookup each, not one per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ..store import KeyRecord, Store, StoreError, TeamRecord, UserRecord
+from ..store.tokens import hash_key
+
+log = logging.getLogger("litecursor.keys")
+
+#: how long a token found nowhere is not looked up again
+NEGATIVE_TTL = 5.0
+NEGATIVE_MAX = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A virtual key and the user and team it belongs to."""
+
+    key: KeyRecord
+    user: UserRecord | None = None
+    team: TeamRecord | None = None
+
+
+class KeyCache:
+    def __init__(self, store: Store, *, poll_interval: float = 0.5) -> None:
+        self.store = store
+        self.poll_interval = poll_interval
+        self._by_token: dict[str, Identity] = {}
+        self._unknown: OrderedDict[str, float] = OrderedDict()
+        self._seq = 0
+        self._task: asyncio.Task[None] | None = None
+        self._loads: dict[str, asyncio.Future[Identity | None]] = {}
+
+    async def start(self) -> None:
+        self._seq = await self.store.last_change()
+        self._task = asyncio.create_task(self._poll(), name="litecursor-key-cache")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def cached(self, token_hash: str) -> Identity | None:
+        return self._by_token.get(token_hash)
+
+    async def identify(self, key: str) -> Identity | None:
+        """The identity of a bearer token, or None when it is no key (blocked and expired
+        keys are returned: the caller decides, so all three look alike to the client)."""
+        token = hash_key(key)
+        found = self._by_token.get(token)
+        if found is not None:
+            return found
+        seen = self._unknown.get(token)
+        if seen is not None and time.monotonic() - seen < NEGATIVE_TTL:
+            return None
+        # one lookup however many requests with the same new key arrive together
+        pending = self._loads.get(token)
+        if pending is None:
+            pending = self._loads[token] = asyncio.ensure_future(self._load(token))
+            pending.add_done_callback(lambda _: self._loads.pop(token, None))
+        return await asyncio.shield(pending)
+
+    async def _load(self, token: str) -> Identity | None:
+        record = await self.store.get_key(token)
+        if record is None:
+            self._unknown[token] = time.monotonic()
+            while len(self._unknown) > NEGATIVE_MAX:
+                self._unknown.popitem(last=False)
+            return None
+        user = await self.store.get_user(record.user_id) if record.user_id else None
+        team = await self.store.get_team(record.team_id) if record.team_id else None
+        identity = Identity(record, user, team)
+        self._by_token[token] = identity
+        self._unknown.pop(token, None)
+        return identity
+
+    def invalidate(self, kind: str, id: str) -> None:
+        """Drop what a change touched: a key, or every key of a user or team."""
+        if kind == "key":
+            self._by_token.pop(id, None)
+            self._unknown.pop(id, None)
+        elif kind in ("user", "team"):
+            for token, ident in list(self._by_token.items()):
+                owner = ident.key.user_id if kind == "user" else ident.key.team_id
+                if owner == id:
+                    del self._by_token[token]
+
+    async def refresh(self) -> list[tuple[str, str]]:
+        """Apply the change feed once; returns what changed."""
+        self._seq, changed = await self.store.changes_since(self._seq)
+        for kind, id in changed:
+            self.invalidate(kind, id)
+        return changed
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            try:
+                await self.refresh()
+            except StoreError as e:
+                log.warning("cannot read the change feed of %s: %s", self.store.where, e)
