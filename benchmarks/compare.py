@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             check=True,
             capture_output=True,
         )
+        print(f"{args.base} checked out at {base}", flush=True)
         sides = {f"{args.base}": {"PYTHONPATH": str(base)}, "working tree": {}}
         upstream, port = start_fake(workdir)
         loadgen = LoadGen(workdir)

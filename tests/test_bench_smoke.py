@@ -47,7 +47,10 @@ def test_compare_serves_another_commit_beside_the_working_tree() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     rows = [line for line in done.stdout.splitlines() if line.startswith("| Anthropic stream")]
     assert [row.split(" | ")[1] for row in rows] == ["HEAD", "working tree"], rows
+    (line,) = [x for x in done.stdout.splitlines() if x.startswith("HEAD checked out at ")]
+    base = line.removeprefix("HEAD checked out at ")
     worktrees = subprocess.run(
         ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
     )
-    assert "litecursor-compare-" not in worktrees.stdout  # removed again
+    # removed again (other checkouts of the repository may have compare worktrees of their own)
+    assert base not in worktrees.stdout
