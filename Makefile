@@ -15,7 +15,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint,fast]'
+	$(BIN)/python -m pip install --quiet -e '.[test,lint,fast,otel]'
 	@touch $(STAMP)
 
 certs/cert.pem: | $(STAMP)

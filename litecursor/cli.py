@@ -15,6 +15,7 @@ from typing import Any
 
 from . import __version__, process
 from .config import Config, ConfigError, load
+from .observe.logs import priority, to_journald
 
 EXIT_USAGE = 2
 
@@ -53,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         default=os.environ.get("LITECURSOR_LOG_LEVEL", "info"),
         choices=["debug", "info", "warning", "error"],
+    )
+    s.add_argument(
+        "--log-format",
+        default=os.environ.get("LITECURSOR_LOG_FORMAT", "text"),
+        choices=["text", "json"],
+        help="text lines, or one JSON object per line with stable fields (README: Logs); "
+        "or LITECURSOR_LOG_FORMAT",
     )
     s.add_argument(
         "--no-access-log",
@@ -97,16 +105,43 @@ def _error(message: str) -> int:
     return EXIT_USAGE
 
 
-def _load(path: str) -> Config | None:
+class _Console:
+    """What `serve` tells at start, on stderr: plain lines, or log records when every line
+    must be JSON (`--log-format json`); under journald each line starts with its priority."""
+
+    def __init__(self, json_lines: bool = False, journald: bool = False) -> None:
+        self.json_lines = json_lines
+        self.journald = journald
+
+    def say(self, message: str, level: int = logging.INFO, *, bare: bool = False) -> None:
+        """`bare`: without the `litecursor: ` prefix in text."""
+        if self.json_lines:
+            logging.getLogger("litecursor").log(level, message)
+            return
+        kind = {logging.ERROR: "error: ", logging.WARNING: "warning: "}.get(level, "")
+        head = f"<{priority(level)}>" if self.journald else ""
+        print(f"{head}{message}" if bare else f"{head}litecursor: {kind}{message}", file=sys.stderr)
+
+    def fail(self, message: str) -> int:
+        self.say(message, logging.ERROR)
+        return EXIT_USAGE
+
+
+def _load(path: str, console: _Console | None = None) -> Config | None:
+    console = console or _Console()
     try:
         config = load(path)
     except ConfigError as e:
-        _error(str(e))
+        console.fail(str(e))
         return None
     if config.warnings:
-        print("litecursor: warning: config keys not supported yet (ignored):", file=sys.stderr)
-        for w in config.warnings:
-            print(f"  - {w}", file=sys.stderr)
+        if console.json_lines:
+            for w in config.warnings:
+                console.say(f"config key not supported yet (ignored): {w}", logging.WARNING)
+        else:
+            console.say("config keys not supported yet (ignored):", logging.WARNING)
+            for w in config.warnings:
+                console.say(f"  - {w}", logging.WARNING, bare=True)
     return config
 
 
@@ -147,49 +182,47 @@ def _certs(args: argparse.Namespace) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     from .server import serve
-    from .server.access import LOG_FORMAT
     from .tls import CertificateError, certificate_summary, server_context
 
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        stream=sys.stderr,
-        format=LOG_FORMAT,
-    )
+    process.setup_logging(args.log_level, args.log_format, sys.stderr)
     if args.no_access_log:
         logging.getLogger("litecursor.access").setLevel(logging.WARNING)
-    config = _load(args.config)
+    json_lines = args.log_format == "json"
+    console = _Console(json_lines, to_journald(sys.stderr))
+    say, fail = console.say, console.fail
+    config = _load(args.config, console)
     if config is None:
         return EXIT_USAGE
     ssl_context = None
     if args.cert or args.key:
         if not (args.cert and args.key):
-            return _error("--cert and --key go together")
+            return fail("--cert and --key go together")
         try:
             ssl_context = server_context(args.cert, args.key, args.key_password)
         except CertificateError as e:
-            return _error(str(e))
-        print(f"litecursor: TLS certificate: {certificate_summary(args.cert)}", file=sys.stderr)
+            return fail(str(e))
+        say(f"TLS certificate: {certificate_summary(args.cert)}")
     elif not args.insecure_http:
-        return _error(
+        return fail(
             "no certificate: pass --cert and --key (`litecursor certs` makes dev ones), "
             "or --insecure-http when a TLS-terminating proxy sits in front"
         )
     else:
-        print(
-            "litecursor: warning: serving plain HTTP. Cursor will not connect to an http:// URL; "
+        say(
+            "serving plain HTTP. Cursor will not connect to an http:// URL; "
             "put a TLS-terminating proxy in front of this port.",
-            file=sys.stderr,
+            logging.WARNING,
         )
     scheme = "https" if ssl_context else "http"
     shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
-    print(
+    say(
         f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
         f"(Cursor base URL: {scheme}://<your public name>/cursor)",
-        file=sys.stderr,
+        bare=True,
     )
-    print(f"models: {', '.join(config.model_names)}", file=sys.stderr)
+    say(f"models: {', '.join(config.model_names)}", bare=True)
     loop_factory, loop_name = _event_loop(args.no_uvloop)
-    print(f"litecursor: event loop: {loop_name}", file=sys.stderr)
+    say(f"event loop: {loop_name}")
     process.tune(uvloop=loop_factory is not None)
     return _run(
         serve(
@@ -197,9 +230,11 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             ssl_context=ssl_context,
-            access_stream=sys.stderr,  # where logging writes too (basicConfig above)
+            access_stream=sys.stderr,  # where logging writes too (setup_logging above)
+            log_format=args.log_format,
         ),
         loop_factory,
+        fail,
     )
 
 
@@ -219,6 +254,7 @@ def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop]
 def _run(
     coro: Coroutine[Any, Any, None],
     loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
+    fail: Callable[[str], int] = _error,
 ) -> int:
     """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
 
@@ -235,7 +271,7 @@ def _run(
         with asyncio.Runner(loop_factory=loop_factory) as r:
             r.run(runner())
     except OSError as e:  # the port is taken, the address is not ours, ...
-        return _error(f"cannot listen: {e.strerror or e}")
+        return fail(f"cannot listen: {e.strerror or e}")
     return 0
 
 

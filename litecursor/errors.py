@@ -36,6 +36,13 @@ class LitecursorError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
         self.upstream_status = upstream_status
 
+    @property
+    def kind(self) -> str:
+        """The error's class as a code from a fixed set (`upstream_rate_limited`,
+        `invalid_request_error` ...): a metric label or a log field, unlike `code`, which
+        may be the provider's own."""
+        return self.default_code or self.error_type
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "error": {

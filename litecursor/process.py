@@ -9,6 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import TextIO
+
+from .observe.logs import LogFormat, handler
+
+
+def setup_logging(level: str, fmt: LogFormat, stream: TextIO) -> None:
+    """One handler on the root logger: every line to `stream` in `fmt` (text or JSON lines),
+    with the id of the request it belongs to (observe.logs)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+    root.addHandler(handler(stream, fmt))
+    root.setLevel(level.upper())
 
 
 def tune_logging() -> None:

@@ -8,17 +8,11 @@ import re
 import socket
 import ssl
 import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "litecursor"]
-MOCK_CONFIG = ROOT / "examples" / "config.mock.yaml"
+from .processes import CLI, MOCK_CONFIG, ROOT, free_port, serving
 
 
 def run(
@@ -32,12 +26,6 @@ def run(
         cwd=ROOT,
         env={**os.environ, **(env or {})},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -95,14 +83,15 @@ def test_check_lists_unsupported_keys_in_one_warning(tmp_path: Path) -> None:
     f = tmp_path / "c.yaml"
     f.write_text(
         "model_list:\n  - model_name: m\n    litellm_params: {model: mock/x}\n"
-        "general_settings: {master_key: k, alerting: [slack]}\n"
+        "general_settings: {master_key: k, store_model_in_db: true}\n"
         "litellm_settings: {success_callback: [langfuse]}\n"
     )
     r = run("check", "--config", str(f))
     assert r.returncode == 0
     assert r.stderr.count("not supported yet") == 1 + 2  # the heading and one line per key
     assert (
-        "general_settings.alerting" in r.stderr and "litellm_settings.success_callback" in r.stderr
+        "general_settings.store_model_in_db" in r.stderr
+        and "litellm_settings.success_callback" in r.stderr
     )
 
 
@@ -206,39 +195,6 @@ def test_serve_reports_a_bad_config_and_exits_2(tmp_path: Path, certs: Path) -> 
         str(certs / "key.pem"),
     )
     assert r.returncode == 2 and "model_list" in r.stderr
-
-
-@contextmanager
-def serving(*args: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            *CLI,
-            "serve",
-            "--config",
-            str(MOCK_CONFIG),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            *args,
-        ],
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            time.sleep(0.05)
-        yield proc, port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def _https_get(port: int, ca: Path, path: str) -> bytes:

@@ -209,14 +209,15 @@ def test_known_but_unsupported_keys_are_warned_not_dropped() -> None:
                 "model_info": {"id": "dep-1", "mode": "chat"},
             }
         ],
-        general_settings={"master_key": "k", "alerting": ["slack"]},
+        general_settings={"master_key": "k", "store_model_in_db": True},
         litellm_settings={"success_callback": ["langfuse"]},
     )
     assert set(c.warnings) == {
         "model_list[0].litellm_params.region_name is not supported yet and is ignored",
         "model_list[0].model_info.mode is not supported yet and is ignored",
-        "general_settings.alerting is not supported yet and is ignored",
-        "litellm_settings.success_callback is not supported yet and is ignored",
+        "general_settings.store_model_in_db is not supported yet and is ignored",
+        "litellm_settings.success_callback[0] 'langfuse' is not supported yet and is ignored "
+        "(supported: jsonl, webhook, otel; otel reaches most tracing services)",
     }
     assert c.deployments[0].id == "dep-1"
 

@@ -26,6 +26,10 @@ from .accounting import (
     read_accounting,
 )
 from .models import Deployment, read_deployment
+from .observability import GENERAL_KEYS as OBSERVE_GENERAL_KEYS
+from .observability import LITECURSOR_KEYS as OBSERVE_LITECURSOR_KEYS
+from .observability import LITELLM_KEYS as OBSERVE_LITELLM_KEYS
+from .observability import ObservabilitySettings, read_observability
 from .router import LITELLM_ROUTER_KEYS, RouterSettings, read_router_settings
 from .values import ConfigError, ValueReader
 
@@ -52,6 +56,8 @@ class Config:
     cursor_errors: CursorErrors = "status"
     #: keys, budgets, limits, spend (accounting.py)
     accounting: AccountingSettings = field(default_factory=AccountingSettings)
+    #: alerts, request exports, the metrics token (observability.py)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -112,7 +118,11 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     router_raw = p.obj(root.get("router_settings") or {}, "router_settings")
     lc = p.obj(root.get("litecursor_settings") or {}, "litecursor_settings")
 
-    p.only(general, "general_settings", {"master_key", "max_request_size_mb", *GENERAL_KEYS})
+    p.only(
+        general,
+        "general_settings",
+        {"master_key", "max_request_size_mb", *GENERAL_KEYS, *OBSERVE_GENERAL_KEYS},
+    )
     master_key = p.opt_str(general, "master_key", "general_settings.master_key") or environ.get(
         MASTER_KEY_ENV
     )
@@ -125,7 +135,11 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         p.opt_num(general, "max_request_size_mb", "general_settings.max_request_size_mb") or 32.0
     )
 
-    p.only(litellm, "litellm_settings", {"drop_params", *LITELLM_ROUTER_KEYS, *LITELLM_KEYS})
+    p.only(
+        litellm,
+        "litellm_settings",
+        {"drop_params", *LITELLM_ROUTER_KEYS, *LITELLM_KEYS, *OBSERVE_LITELLM_KEYS},
+    )
     p.only(
         lc,
         "litecursor_settings",
@@ -137,6 +151,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             "model_variants",
             "cursor_errors",
             *LITECURSOR_KEYS,
+            *OBSERVE_LITECURSOR_KEYS,
         },
     )
     raw_errors = p.opt_str(lc, "cursor_errors", "litecursor_settings.cursor_errors") or "status"
@@ -183,6 +198,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         seen_ids[d.id] = i
     router = read_router_settings(p, router_raw, litellm, {d.model_name for d in deployments})
     variants = _model_variants(p, lc.get("model_variants"), deployments)
+    observability = read_observability(p, general, litellm, lc, source)
     return Config(
         deployments=deployments,
         master_key=master_key,
@@ -194,6 +210,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         model_variants=variants,
         cursor_errors=cursor_errors,
         accounting=read_accounting(p, general, litellm, router_raw, lc),
+        observability=observability,
         warnings=tuple(p.warnings),
         source=source,
     )

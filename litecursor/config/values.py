@@ -24,8 +24,6 @@ class ConfigError(Exception):
 KNOWN_UNSUPPORTED = {
     "general_settings": {
         "store_model_in_db",
-        "alerting",
-        "alerting_threshold",
         "disable_spend_logs",
         "allowed_routes",
         "admin_only_routes",
@@ -43,9 +41,6 @@ KNOWN_UNSUPPORTED = {
         "user_header_name",
     },
     "litellm_settings": {
-        "success_callback",
-        "failure_callback",
-        "callbacks",
         "cache",
         "cache_params",
         "set_verbose",
@@ -56,7 +51,6 @@ KNOWN_UNSUPPORTED = {
         "redact_user_api_key_info",
         "modify_params",
         "enable_preview_features",
-        "callback_settings",
     },
     "router_settings": {
         "cache_responses",

@@ -55,6 +55,14 @@ class Identity:
     def is_master(self) -> bool:
         return self.kind == "master"
 
+    @property
+    def label(self) -> str:
+        """How logs, exports and metric labels name the key: "master", its alias, or the
+        start of its id (a hash, never the key)."""
+        if self.is_master:
+            return "master"
+        return self.alias or f"{self.kind}-{self.id[:8]}"
+
 
 MASTER = Identity("master")
 
@@ -69,6 +77,9 @@ class AttemptRecord:
     #: the upstream's HTTP status when it answered with an error, or our error's status
     status: int | None = None
     error: str | None = None
+    #: what kind of failure, from a fixed set (`upstream_rate_limited`, `upstream_timeout`,
+    #: `upstream_error`, `invalid_request_error` ...; "cancelled"), never the provider's text
+    kind: str | None = None
 
     @property
     def latency_ms(self) -> float:
@@ -95,6 +106,8 @@ class Outcome:
     #: ids of the tool calls the client was sent, and the turn's opaque reasoning records
     call_ids: tuple[str, ...] = ()
     reasoning_items: tuple[dict[str, Any], ...] = ()
+    #: the finish reason the client was sent (chat routes that answered)
+    finish_reason: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -134,6 +147,12 @@ class Call:
     error: LitecursorError | None = None
     call_ids: tuple[str, ...] = ()
     reasoning_items: tuple[dict[str, Any], ...] = ()
+    finish_reason: str | None = None
+    #: the answer's id (`chatcmpl-...`), as the client saw it
+    response_id: str | None = None
+    #: what the request cost in US dollars, set by the spend listener at finish (listeners
+    #: after it, metrics and exports, read it); None: not priced
+    cost: float | None = None
     #: listeners' own per-request state, keyed by listener
     notes: dict[str, Any] = field(default_factory=dict)
     #: headers listeners add to the answer, whatever it is (rate-limit state, cost)
@@ -167,11 +186,13 @@ class Call:
         call_ids: list[str],
         reasoning_items: list[dict[str, Any]],
         error: LitecursorError | None = None,
+        finish_reason: str | None = None,
     ) -> None:
         """What the turn produced, streamed or not (`error`: it broke after it started)."""
         self.usage = usage
         self.call_ids = tuple(call_ids)
         self.reasoning_items = tuple(reasoning_items)
+        self.finish_reason = finish_reason
         if error is not None:
             self.error = error
 
@@ -199,8 +220,9 @@ class Call:
             return
         status = None if error is None else (error.upstream_status or error.status)
         message = "cancelled" if cancelled else None if error is None else error.message
+        kind = "cancelled" if cancelled else None if error is None else error.kind
         self.attempts.append(
-            AttemptRecord(d.id, self._attempt_started, time.monotonic(), status, message)
+            AttemptRecord(d.id, self._attempt_started, time.monotonic(), status, message, kind)
         )
 
     # -- the end ---------------------------------------------------------------------------
@@ -218,6 +240,7 @@ class Call:
             client_gone=client_gone or self.client_gone,
             call_ids=self.call_ids,
             reasoning_items=self.reasoning_items,
+            finish_reason=self.finish_reason,
         )
 
     @property

@@ -1,4 +1,4 @@
-"""The listeners every gateway has: the master key, and the router's token accounting."""
+"""The listeners every gateway has: the master key (and the metrics token), and the router's token accounting."""
 
 from __future__ import annotations
 
@@ -17,6 +17,23 @@ class MasterKey:
     async def authenticate(self, call: Call, token: str) -> Identity | None:
         # constant time: the comparison must not tell how much of a guess was right
         return MASTER if hmac.compare_digest(token.encode(), self._key) else None
+
+
+class MetricsToken:
+    """`litecursor_settings.metrics_token` opens `GET /metrics` and nothing else."""
+
+    ROUTE = "/metrics"
+
+    def __init__(self, token: str) -> None:
+        self._token = token.encode()
+
+    async def authenticate(self, call: Call, token: str) -> Identity | None:
+        if call.route != self.ROUTE:
+            return None
+        return METRICS if hmac.compare_digest(token.encode(), self._token) else None
+
+
+METRICS = Identity("metrics", kind="metrics")
 
 
 class RouterUsage:

@@ -363,6 +363,11 @@ class CompletionBuilder(_TurnResults):
         self._reasoning: list[str] = []
         self._calls: list[dict[str, Any]] = []
 
+    @property
+    def finish_reason(self) -> FinishReason:
+        """The finish reason the answer carries."""
+        return self._turn.finish_reason(self._turn.finish)
+
     def feed(self, events: list[Event]) -> None:
         for ev in events:
             if isinstance(ev, TextDelta | RefusalDelta):
@@ -423,7 +428,7 @@ class CompletionBuilder(_TurnResults):
                 {
                     "index": 0,
                     "message": message,
-                    "finish_reason": self._turn.finish_reason(self._turn.finish),
+                    "finish_reason": self.finish_reason,
                 }
             ],
             "usage": usage_dict(self._turn.usage or Usage()),

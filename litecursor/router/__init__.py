@@ -12,9 +12,10 @@ it is built for a deployment (the pipeline's "before upstream" point).
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import Counter
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +48,8 @@ IMMEDIATE_COOLDOWN = frozenset({401, 404, 429})
 #: a cooldown never lasts longer than this, whatever an upstream's retry-after says
 MAX_COOLDOWN = 3600.0
 
+log = logging.getLogger("litecursor.router")
+
 
 class RouteObserver(Protocol):
     """What the router reports about one request, to whoever runs it (the pipeline's `Call`)."""
@@ -73,6 +76,17 @@ class Unobserved:
 
     def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
         pass
+
+
+@dataclass(frozen=True, slots=True)
+class Cooldown:
+    """A deployment starts cooling down: what `Router.on_cooldown` callbacks are told."""
+
+    deployment: Deployment
+    seconds: float
+    #: the failure that decided it: the upstream's status (None: no answer) and message
+    status: int | None
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +135,9 @@ class Router:
             for d in config.deployments
             if d.auth is not None
         }
+        #: called when a deployment starts cooling down (metrics, alerts); never raises
+        #: into the router
+        self.on_cooldown: list[Callable[[Cooldown], None]] = []
 
     def _coolable_ids(self) -> frozenset[str]:
         """Deployments worth cooling down: those with another deployment in their group, or
@@ -394,7 +411,16 @@ class Router:
             seconds = s.cooldown_time
         else:
             return
-        self.state.cool(d.id, now + min(seconds, MAX_COOLDOWN))
+        seconds = min(seconds, MAX_COOLDOWN)
+        already = self.on_cooldown and self.state.view([d.id], now)[0].cooling(now)
+        self.state.cool(d.id, now + seconds)
+        if self.on_cooldown and not already:
+            event = Cooldown(d, seconds, status, message[:300])
+            for callback in self.on_cooldown:
+                try:
+                    callback(event)
+                except Exception:
+                    log.exception("on_cooldown callback failed for %s", d.id)
 
     def record_usage(self, deployment_id: str, tokens: int) -> None:
         """Tokens a finished request used on a deployment, for its `tpm` limit."""
@@ -429,6 +455,7 @@ def _for(group: Group, d: Deployment, req: ChatRequest) -> ChatRequest:
 
 
 __all__ = [
+    "Cooldown",
     "DeploymentHealth",
     "RouteObserver",
     "Router",

@@ -1,4 +1,4 @@
-"""Admin routes: `GET /health/deployments`, each deployment's router state (master key only)."""
+"""Admin routes: `GET /health/deployments`, each deployment's router state (master key only), and `GET /metrics`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import orjson
 from aiohttp import web
 
 from ..errors import PermissionDeniedError
+from ..observe.metrics import CONTENT_TYPE
 from ..router import DeploymentHealth
-from .keys import CALL, ROUTER
+from .keys import CALL, OBSERVE, ROUTER
 
 
 async def deployments_health(request: web.Request) -> web.Response:
@@ -28,6 +29,15 @@ async def deployments_health(request: web.Request) -> web.Response:
     cooling = sum(1 for i in items if i["status"] == "cooling_down")
     body = {"deployments": items, "healthy": len(items) - cooling, "cooling_down": cooling}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text: the master key, or `litecursor_settings.metrics_token`."""
+    identity = request[CALL].identity
+    if identity is None or not (identity.is_master or identity.kind == "metrics"):
+        raise PermissionDeniedError("/metrics needs the master key or the metrics token")
+    body = request.app[OBSERVE].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
 def _deployment(h: DeploymentHealth, wall: float, mono: float) -> dict[str, Any]:

@@ -6,21 +6,23 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
 from aiohttp import web
 
 from ..accounting.setup import store_for
 from ..config import Config
+from ..observe import Observability
+from ..observe.logs import LogFormat, to_journald
 from ..pipeline import Pipeline
-from ..pipeline.listeners import MasterKey, RouterUsage
+from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
 from ..replay import ReasoningReplay
 from ..router import Router
 from ..upstream import UpstreamClient
 from . import admin, handlers, keys_api
 from .access import AccessLog
-from .keys import ACCESS_LOG, CONFIG, PIPELINE, REPLAY, ROUTER, STARTED, STORE, UPSTREAM
+from .keys import ACCESS_LOG, CONFIG, OBSERVE, PIPELINE, REPLAY, ROUTER, STARTED, STORE, UPSTREAM
 from .middleware import call_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
@@ -34,9 +36,11 @@ CHAT_PATHS = (
 MODEL_PATHS = ("/models", "/v1/models", "/cursor/models", "/cursor/v1/models")
 
 
-def create_app(config: Config, access_stream: TextIO | None = None) -> web.Application:
+def create_app(
+    config: Config, access_stream: TextIO | None = None, log_format: LogFormat = "text"
+) -> web.Application:
     """The gateway for `config`; access lines go to `access_stream` when given (see `access`),
-    else through the `litecursor.access` logger."""
+    else through the `litecursor.access` logger, as text or JSON lines."""
     app = web.Application(
         middlewares=[call_middleware],
         client_max_size=config.max_request_bytes,
@@ -44,7 +48,11 @@ def create_app(config: Config, access_stream: TextIO | None = None) -> web.Appli
     )
     app[CONFIG] = config
     app[STARTED] = time.time()
-    app[ACCESS_LOG] = AccessLog(access_stream)
+    journald = access_stream is not None and to_journald(access_stream)
+    redact = _redactor(config)
+    app[ACCESS_LOG] = AccessLog(access_stream, log_format, journald, redact)
+    app[OBSERVE] = Observability(config, redact)
+    app.cleanup_ctx.append(_observability)
     app[REPLAY] = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
     app[PIPELINE] = Pipeline()
     app.cleanup_ctx.append(_store)
@@ -57,6 +65,7 @@ def create_app(config: Config, access_stream: TextIO | None = None) -> web.Appli
     app.router.add_get("/health", handlers.health)
     app.router.add_get("/health/deployments", admin.deployments_health)
     keys_api.add_routes(app)
+    app.router.add_get("/metrics", admin.metrics)
     return app
 
 
@@ -69,10 +78,20 @@ async def _store(app: web.Application) -> AsyncIterator[None]:
     await store.close()
 
 
+async def _observability(app: web.Application) -> AsyncIterator[None]:
+    """Metrics, alerts and exports: their senders start before the first request and are
+    flushed after the last one."""
+    routes = frozenset(r.canonical for r in app.router.resources())
+    await app[OBSERVE].start(routes)
+    yield
+    await app[OBSERVE].close()
+
+
 async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     client = UpstreamClient.create()
     app[UPSTREAM] = client
     app[ROUTER] = Router(app[CONFIG], client)
+    app[OBSERVE].watch(app[ROUTER])
     for listener in listeners(app):
         app[PIPELINE].add(listener)
     yield
@@ -81,13 +100,36 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
 
 def listeners(app: web.Application) -> list[object]:
     """Every feature that follows requests, in the order each point calls them: who is
-    calling first, the access line last (it reports what the others decided)."""
+    calling first; metrics, exports and alerts after whatever prices the request; the access
+    line last (it reports what the others decided)."""
+    config = app[CONFIG]
+    token = config.observability.metrics_token
     return [
-        MasterKey(app[CONFIG].master_key),
+        MasterKey(config.master_key),
+        *([MetricsToken(token)] if token else []),
         RouterUsage(app[ROUTER]),
         app[REPLAY],
+        *app[OBSERVE].listeners(),
         app[ACCESS_LOG],
     ]
+
+
+def _redactor(config: Config) -> Callable[[str], str]:
+    """Removes the config's credentials (provider keys, the master key) from the error texts
+    that are logged and exported (a provider may echo the key it was sent)."""
+    secrets = sorted(
+        {config.master_key, *(d.target.api_key for d in config.deployments if d.target.api_key)},
+        key=len,
+        reverse=True,
+    )
+
+    def redact(text: str) -> str:
+        for s in secrets:
+            if s and s in text:
+                text = text.replace(s, "[redacted]")
+        return text
+
+    return redact
 
 
 async def serve(
@@ -98,9 +140,10 @@ async def serve(
     ssl_context: ssl.SSLContext | None,
     ready: asyncio.Event | None = None,
     access_stream: TextIO | None = None,
+    log_format: LogFormat = "text",
 ) -> None:
     """Run until cancelled (SIGINT/SIGTERM in the CLI)."""
-    app = create_app(config, access_stream)
+    app = create_app(config, access_stream, log_format)
     # handler_cancellation: a client that goes away cancels its handler at once, which closes
     # the upstream connection so the provider stops generating (and billing).
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)

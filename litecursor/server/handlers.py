@@ -99,7 +99,7 @@ async def _chat(
     config, router = app[CONFIG], app[ROUTER]
     router.resolve(req.model)  # an unknown model is a 404 before anything else happens
     await app[PIPELINE].admit(call, req)
-    response_id = "chatcmpl-" + secrets.token_hex(12)
+    response_id = call.response_id = "chatcmpl-" + secrets.token_hex(12)
     created = int(time.time())
 
     if not req.stream:
@@ -111,7 +111,12 @@ async def _chat(
         )
         builder.feed(await router.complete(req, call))
         result = builder.result()
-        call.answered(builder.usage, builder.call_ids, builder.reasoning_items)
+        call.answered(
+            builder.usage,
+            builder.call_ids,
+            builder.reasoning_items,
+            finish_reason=builder.finish_reason,
+        )
         call.first_byte()
         return _json(result, headers=_answer_headers(call))
 
@@ -155,7 +160,13 @@ async def _chat(
         return resp or web.Response(status=CLIENT_CLOSED)
     finally:
         # however it ended, what the upstream did produce (a cut stream is charged for it)
-        call.answered(encoder.usage, encoder.call_ids, encoder.reasoning_items, encoder.error)
+        call.answered(
+            encoder.usage,
+            encoder.call_ids,
+            encoder.reasoning_items,
+            encoder.error,
+            encoder.finish_reason,
+        )
         if encoder.noted and encoder.error is not None:
             call.failed_in_message(encoder.error)
     return resp
@@ -180,7 +191,8 @@ async def _told(
     """A failure told as a finished assistant answer (`cursor_errors: message`)."""
     config = request.app[CONFIG]
     events: list[Event] = [TextDelta(note), Finish("stop")]
-    response_id, created = "chatcmpl-" + secrets.token_hex(12), int(time.time())
+    response_id = call.response_id = "chatcmpl-" + secrets.token_hex(12)
+    created = int(time.time())
     if not stream:
         builder = CompletionBuilder(
             id=response_id, created=created, model=model, reasoning_display=config.reasoning_display

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Config
+from ..observe import Observability
 from ..pipeline import Call, Pipeline
 from ..replay import ReasoningReplay
 from ..router import Router
@@ -21,3 +22,4 @@ CALL = web.RequestKey("call", Call)
 STARTED = web.AppKey("started", float)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 STORE = web.AppKey("store", Store)
+OBSERVE = web.AppKey("observe", Observability)

@@ -16,6 +16,7 @@ from ..errors import (
     NotFoundError,
     PayloadTooLargeError,
 )
+from ..observe.logs import REQUEST_ID
 from ..pipeline import Call, request_id_from
 from .keys import CALL, CONFIG, PIPELINE
 
@@ -53,6 +54,8 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         user_agent=headers.get("User-Agent"),
     )
     request[CALL] = call
+    # every line logged while this request is served carries its id (observe.logs)
+    context = REQUEST_ID.set(call.request_id)
     status = 500
     error: LitecursorError | None = None
     gone = False
@@ -99,6 +102,7 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(error, call)
     finally:
         pipeline.finish(call, call.outcome(status, error, gone))
+        REQUEST_ID.reset(context)
 
 
 async def authenticate(request: web.Request, call: Call) -> None:
