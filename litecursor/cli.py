@@ -15,7 +15,7 @@ from typing import Any
 
 from . import __version__, process
 from .config import Config, ConfigError, load
-from .observe.logs import priority, to_journald
+from .observe.logs import LOG_FORMATS, LogFormat, priority, to_journald
 
 EXIT_USAGE = 2
 
@@ -57,10 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--log-format",
-        default=os.environ.get("LITECURSOR_LOG_FORMAT", "text"),
-        choices=["text", "json"],
-        help="text lines, or one JSON object per line with stable fields (README: Logs); "
-        "or LITECURSOR_LOG_FORMAT",
+        choices=LOG_FORMATS,
+        help="text lines (the default), or one JSON object per line with stable fields "
+        "(README: Logs); or LITECURSOR_LOG_FORMAT, or litellm_settings.json_logs",
     )
     s.add_argument(
         "--no-access-log",
@@ -127,13 +126,18 @@ class _Console:
         return EXIT_USAGE
 
 
-def _load(path: str, console: _Console | None = None) -> Config | None:
-    console = console or _Console()
+def _load(path: str) -> Config | None:
+    console = _Console()
     try:
         config = load(path)
     except ConfigError as e:
         console.fail(str(e))
         return None
+    _warn(config, console)
+    return config
+
+
+def _warn(config: Config, console: _Console) -> None:
     if config.warnings:
         if console.json_lines:
             for w in config.warnings:
@@ -142,7 +146,6 @@ def _load(path: str, console: _Console | None = None) -> Config | None:
             console.say("config keys not supported yet (ignored):", logging.WARNING)
             for w in config.warnings:
                 console.say(f"  - {w}", logging.WARNING, bare=True)
-    return config
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -184,15 +187,26 @@ def _serve(args: argparse.Namespace) -> int:
     from .server import serve
     from .tls import CertificateError, certificate_summary, server_context
 
-    process.setup_logging(args.log_level, args.log_format, sys.stderr)
+    chosen = args.log_format or os.environ.get("LITECURSOR_LOG_FORMAT") or None
+    if chosen is not None and chosen not in LOG_FORMATS:
+        return _error(f"LITECURSOR_LOG_FORMAT={chosen!r}: use text or json")
+    # the config is read first: LiteLLM's `json_logs` may choose the format of every line
+    try:
+        config: Config | None = load(args.config)
+    except ConfigError as e:
+        config, problem = None, str(e)
+    json_logs = config is not None and config.observability.json_logs
+    fmt: LogFormat = next(
+        f for f in LOG_FORMATS if f == (chosen or ("json" if json_logs else "text"))
+    )
+    process.setup_logging(args.log_level, fmt, sys.stderr)
     if args.no_access_log:
         logging.getLogger("litecursor.access").setLevel(logging.WARNING)
-    json_lines = args.log_format == "json"
-    console = _Console(json_lines, to_journald(sys.stderr))
+    console = _Console(fmt == "json", to_journald(sys.stderr))
     say, fail = console.say, console.fail
-    config = _load(args.config, console)
     if config is None:
-        return EXIT_USAGE
+        return fail(problem)
+    _warn(config, console)
     ssl_context = None
     if args.cert or args.key:
         if not (args.cert and args.key):
@@ -231,7 +245,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             ssl_context=ssl_context,
             access_stream=sys.stderr,  # where logging writes too (setup_logging above)
-            log_format=args.log_format,
+            log_format=fmt,
         ),
         loop_factory,
         fail,

@@ -375,3 +375,43 @@ def test_prometheus_is_accepted_and_unknown_callbacks_are_warned_about() -> None
     assert c.observability.exports == ()
     assert [w for w in c.warnings if "langfuse" in w]
     assert not [w for w in c.warnings if "prometheus" in w]
+
+
+async def test_records_still_queued_at_shutdown_are_written(
+    aiohttp_server, dev_certs, tmp_path
+) -> None:
+    from tests.harness import make_config, run_gateway
+
+    _fake, base = await start_openai(aiohttp_server)
+    path = tmp_path / "r.jsonl"
+    config = make_config(
+        [openai_model("gpt-4o", base)],
+        litellm_settings={
+            "callbacks": ["jsonl"],
+            # nothing would leave before a minute: only the shutdown flush writes them
+            "callback_settings": {"jsonl": {"path": str(path), "flush_interval": 60}},
+        },
+    )
+    async with run_gateway(config, dev_certs) as gw:
+        ids = [(await ask(gw, "gpt-4o")).headers["x-request-id"] for _ in range(3)]
+        assert not jsonl_lines(path)
+    assert [line["request_id"] for line in jsonl_lines(path)] == ids
+
+
+def test_sigterm_flushes_the_exports(tmp_path) -> None:
+    """`litecursor serve` stopped by SIGTERM writes what its exporters still hold."""
+    from tests.processes import MOCK_CONFIG, serving
+    from tests.test_observe_logs import CHAT, _request
+
+    path = tmp_path / "r.jsonl"
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        MOCK_CONFIG.read_text()
+        + "litellm_settings:\n  callbacks: [jsonl]\n  callback_settings:\n"
+        + f"    jsonl: {{path: {path}, flush_interval: 60}}\n"
+    )
+    with serving("--insecure-http", config=config) as (proc, port):
+        request_id = _request(port, "POST", "/v1/chat/completions", {**CHAT, "stream": False})
+        assert not jsonl_lines(path)
+    assert proc.returncode == 0
+    assert [line["request_id"] for line in jsonl_lines(path)] == [request_id]

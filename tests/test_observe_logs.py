@@ -20,7 +20,7 @@ from litecursor.pipeline import Call, Outcome
 from litecursor.server.keys import PIPELINE
 from tests.fakes.common import Faults
 from tests.fakes.routing import ask, openai_model, router_of, start_openai
-from tests.processes import CLI, serving
+from tests.processes import CLI, MOCK_CONFIG, serving
 
 DEV_KEY = "sk-litecursor-dev-key"
 #: the JSON access line's fields, a stable interface (README "Logs")
@@ -214,3 +214,24 @@ def test_an_unknown_log_format_is_refused() -> None:
         timeout=30,
     )
     assert r.returncode == 2 and "invalid choice: 'xml'" in r.stderr
+
+
+def test_litellms_json_logs_setting_chooses_json_lines(tmp_path) -> None:
+    config = tmp_path / "config.yaml"
+    config.write_text(MOCK_CONFIG.read_text() + "litellm_settings:\n  json_logs: true\n")
+    with serving("--insecure-http", config=config) as (proc, port):
+        _request(port, "GET", "/v1/models")
+    assert proc.stderr is not None
+    lines = [orjson.loads(line) for line in proc.stderr.read().splitlines()]
+    assert any(line["logger"] == "litecursor.access" for line in lines)
+
+
+def test_an_unknown_log_format_in_the_environment_is_refused() -> None:
+    r = subprocess.run(
+        [*CLI, "serve", "--insecure-http", "--config", str(MOCK_CONFIG)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LITECURSOR_LOG_FORMAT": "xml"},
+    )
+    assert r.returncode == 2 and "LITECURSOR_LOG_FORMAT='xml'" in r.stderr

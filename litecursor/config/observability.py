@@ -19,7 +19,16 @@ from .values import ConfigError, ValueReader
 
 #: the keys each section gives this module (settings.py accepts them)
 GENERAL_KEYS = frozenset({"alerting", "alerting_threshold", "alert_types", "alerting_args"})
-LITELLM_KEYS = frozenset({"callbacks", "success_callback", "failure_callback", "callback_settings"})
+LITELLM_KEYS = frozenset(
+    {
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "callback_settings",
+        "json_logs",
+        "turn_off_message_logging",
+    }
+)
 LITECURSOR_KEYS = frozenset({"metrics_token"})
 
 Receiver = Literal["slack", "webhook"]
@@ -169,6 +178,8 @@ class ObservabilitySettings:
     #: a second credential for `GET /metrics` only (Prometheus's scrape config), besides the
     #: master key
     metrics_token: str | None = None
+    #: LiteLLM's `json_logs`: JSON log lines unless `--log-format` says otherwise
+    json_logs: bool = False
 
 
 def read_observability(
@@ -183,10 +194,19 @@ def read_observability(
         raise ConfigError(
             "litecursor_settings.metrics_token", "must be at least 16 characters (a random token)"
         )
+    json_logs = litellm.get("json_logs", False)
+    if not isinstance(json_logs, bool):
+        raise ConfigError("litellm_settings.json_logs", "must be true or false")
+    if litellm.get("turn_off_message_logging") is False:
+        p.warn(
+            "litellm_settings.turn_off_message_logging: false is ignored: prompts and answers "
+            "are never logged or exported"
+        )
     return ObservabilitySettings(
         alerts=_alerts(p, general),
         exports=_exports(p, litellm, source),
         metrics_token=token,
+        json_logs=json_logs,
     )
 
 
