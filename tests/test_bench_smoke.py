@@ -54,3 +54,16 @@ def test_compare_serves_another_commit_beside_the_working_tree() -> None:
     )
     # removed again (other checkouts of the repository may have compare worktrees of their own)
     assert base not in worktrees.stdout
+
+
+def test_the_listeners_benchmark_times_each_listener() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "listeners.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in ("access line, text", "access line, JSON", "metrics (finish)", "export record"):
+        assert row in done.stdout, row
