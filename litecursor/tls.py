@@ -29,6 +29,7 @@ __all__ = [
     "dev_certs_instructions",
     "expires_soon",
     "generate_dev_certs",
+    "new_server_context",
     "reload_certificates",
     "server_context",
 ]
@@ -151,16 +152,30 @@ def _load_into(context: ssl.SSLContext, cert: Pathish, key: Pathish, password: s
 # --- contexts ------------------------------------------------------------------------------------
 
 
-def server_context(cert: Pathish, key: Pathish, password: str | None = None) -> ssl.SSLContext:
-    """A checked TLS server context: TLS 1.2+, AEAD ciphers, ALPN http/1.1, the given chain."""
-    check_certificate(cert, key, password)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+def new_server_context(
+    context_class: type[ssl.SSLContext] = ssl.SSLContext, alpn: Sequence[str] = ALPN_PROTOCOLS
+) -> ssl.SSLContext:
+    """A TLS server context with no certificate yet: TLS 1.2+, AEAD ciphers, the ALPN list."""
+    context = context_class(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(TLS12_CIPHERS)
     context.options |= (
         ssl.OP_NO_COMPRESSION | ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_RENEGOTIATION
     )
-    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    context.set_alpn_protocols(list(alpn))
+    return context
+
+
+def server_context(
+    cert: Pathish,
+    key: Pathish,
+    password: str | None = None,
+    *,
+    context_class: type[ssl.SSLContext] = ssl.SSLContext,
+) -> ssl.SSLContext:
+    """A checked TLS server context: TLS 1.2+, AEAD ciphers, ALPN http/1.1, the given chain."""
+    check_certificate(cert, key, password)
+    context = new_server_context(context_class)
     _load_into(context, cert, key, password)
     return context
 
