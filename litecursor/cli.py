@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
-import signal
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from . import __version__, process
 from .config import Config, ConfigError, load
 from .observe.logs import LOG_FORMATS, LogFormat, priority, to_journald
+from .ops.acme_settings import LETS_ENCRYPT
 
 EXIT_USAGE = 2
 
@@ -23,6 +21,7 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # `--workers` starts them again
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
@@ -74,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
         help="use asyncio's own event loop even when uvloop is installed "
         "(or LITECURSOR_NO_UVLOOP=1)",
     )
+    _ops_arguments(s)
     s.set_defaults(func=_serve)
 
     c = sub.add_parser("certs", help="write a dev CA and a certificate for local clients")
@@ -91,12 +91,80 @@ def _parser() -> argparse.ArgumentParser:
 
     k = sub.add_parser("check", help="validate a config and print the resolved model list")
     k.add_argument("--config", "-c", default="config.yaml")
+    k.add_argument("--env-file", action="append", default=[], metavar="FILE")
     k.set_defaults(func=_check)
 
     from .cli_admin import add_commands
 
     add_commands(sub)  # keys, spend, db, prices
     return p
+
+
+def _ops_arguments(s: argparse.ArgumentParser) -> None:
+    """`serve`'s production options: certificates from ACME, reload, drain, workers, proxies."""
+    s.add_argument(
+        "--env-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="KEY=VALUE lines (provider keys) for os.environ/NAME in the config; the real "
+        "environment wins; re-read on reload (repeatable)",
+    )
+    a = s.add_argument_group("automatic certificates (ACME)")
+    a.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="public name to get a certificate for from Let's Encrypt (repeatable)",
+    )
+    a.add_argument("--acme-email", help="contact for the ACME account (expiry notices)")
+    a.add_argument(
+        "--acme-directory",
+        default=os.environ.get("LITECURSOR_ACME_DIRECTORY", LETS_ENCRYPT),
+        metavar="URL",
+        help="ACME directory (default Let's Encrypt; its staging directory for trials)",
+    )
+    a.add_argument(
+        "--acme-ca-bundle",
+        metavar="FILE",
+        help="CA bundle trusting a private ACME directory's HTTPS",
+    )
+    a.add_argument(
+        "--http-port",
+        type=int,
+        metavar="PORT",
+        help="plain-HTTP port: ACME HTTP-01 answers and a redirect to HTTPS "
+        "(default 80 with --domain, else none; 0 turns it off)",
+    )
+    a.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        help="where the ACME account and certificates are kept (default $STATE_DIRECTORY "
+        "under systemd, else ~/.local/share/litecursor)",
+    )
+    o = s.add_argument_group("operation")
+    o.add_argument(
+        "--graceful-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests in flight may take to finish (default 30)",
+    )
+    o.add_argument(
+        "--workers",
+        default="1",
+        metavar="N",
+        help="processes serving the port (SO_REUSEPORT) under one supervisor; auto = CPUs",
+    )
+    o.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    o.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="believe X-Forwarded-For/-Proto from this address or network (repeatable)",
+    )
 
 
 def _error(message: str) -> int:
@@ -126,11 +194,13 @@ class _Console:
         return EXIT_USAGE
 
 
-def _load(path: str) -> Config | None:
+def _load(path: str, env_files: Sequence[str] = ()) -> Config | None:
+    from .ops.envfile import EnvFileError, environ_with
+
     console = _Console()
     try:
-        config = load(path)
-    except ConfigError as e:
+        config = load(path, environ_with(env_files))
+    except (ConfigError, EnvFileError) as e:
         console.fail(str(e))
         return None
     _warn(config, console)
@@ -149,7 +219,7 @@ def _warn(config: Config, console: _Console) -> None:
 
 
 def _check(args: argparse.Namespace) -> int:
-    config = _load(args.config)
+    config = _load(args.config, args.env_file)
     if config is None:
         return EXIT_USAGE
     print(
@@ -184,16 +254,17 @@ def _certs(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .server import serve
-    from .tls import CertificateError, certificate_summary, server_context
+    from .ops.envfile import EnvFileError, environ_with
+    from .ops.launch import LaunchError, launch, settings_from_args
+    from .tls import certificate_summary
 
     chosen = args.log_format or os.environ.get("LITECURSOR_LOG_FORMAT") or None
     if chosen is not None and chosen not in LOG_FORMATS:
         return _error(f"LITECURSOR_LOG_FORMAT={chosen!r}: use text or json")
     # the config is read first: LiteLLM's `json_logs` may choose the format of every line
     try:
-        config: Config | None = load(args.config)
-    except ConfigError as e:
+        config: Config | None = load(args.config, environ_with(args.env_file))
+    except (ConfigError, EnvFileError) as e:
         config, problem = None, str(e)
     json_logs = config is not None and config.observability.json_logs
     fmt: LogFormat = next(
@@ -207,19 +278,16 @@ def _serve(args: argparse.Namespace) -> int:
     if config is None:
         return fail(problem)
     _warn(config, console)
-    ssl_context = None
-    if args.cert or args.key:
-        if not (args.cert and args.key):
-            return fail("--cert and --key go together")
-        try:
-            ssl_context = server_context(args.cert, args.key, args.key_password)
-        except CertificateError as e:
-            return fail(str(e))
-        say(f"TLS certificate: {certificate_summary(args.cert)}")
-    elif not args.insecure_http:
-        return fail(
-            "no certificate: pass --cert and --key (`litecursor certs` makes dev ones), "
-            "or --insecure-http when a TLS-terminating proxy sits in front"
+    try:
+        settings = settings_from_args(args)
+    except LaunchError as e:
+        return fail(str(e))
+    if settings.cert:
+        say(f"TLS certificate: {certificate_summary(settings.cert)}")
+    elif settings.acme:
+        say(
+            f"TLS certificate for {', '.join(settings.acme.domains)} from "
+            f"{settings.acme.directory}, kept in {settings.state_dir}"
         )
     else:
         say(
@@ -227,7 +295,7 @@ def _serve(args: argparse.Namespace) -> int:
             "put a TLS-terminating proxy in front of this port.",
             logging.WARNING,
         )
-    scheme = "https" if ssl_context else "http"
+    scheme = "https" if settings.tls else "http"
     shown = "localhost" if args.host in ("0.0.0.0", "::", "127.0.0.1") else args.host
     say(
         f"litecursor {__version__}: {scheme}://{shown}:{args.port}  "
@@ -238,18 +306,10 @@ def _serve(args: argparse.Namespace) -> int:
     loop_factory, loop_name = _event_loop(args.no_uvloop)
     say(f"event loop: {loop_name}")
     process.tune(uvloop=loop_factory is not None)
-    return _run(
-        serve(
-            config,
-            host=args.host,
-            port=args.port,
-            ssl_context=ssl_context,
-            access_stream=sys.stderr,  # where logging writes too (setup_logging above)
-            log_format=fmt,
-        ),
-        loop_factory,
-        fail,
-    )
+    try:
+        return launch(args, settings, config, loop_factory, log_format=fmt)
+    except OSError as e:  # the port is taken, the address is not ours, ...
+        return fail(f"cannot listen: {e.strerror or e}")
 
 
 def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop] | None, str]:
@@ -263,30 +323,6 @@ def _event_loop(disabled: bool) -> tuple[Callable[[], asyncio.AbstractEventLoop]
     except ImportError:
         return None, "asyncio (uvloop disabled)" if disabled else "asyncio"
     return uvloop.new_event_loop, f"uvloop {uvloop.__version__}"
-
-
-def _run(
-    coro: Coroutine[Any, Any, None],
-    loop_factory: Callable[[], asyncio.AbstractEventLoop] | None = None,
-    fail: Callable[[str], int] = _error,
-) -> int:
-    """Run the server until SIGINT/SIGTERM, then shut down gracefully."""
-
-    async def runner() -> None:
-        task = asyncio.ensure_future(coro)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    try:
-        with asyncio.Runner(loop_factory=loop_factory) as r:
-            r.run(runner())
-    except OSError as e:  # the port is taken, the address is not ours, ...
-        return fail(f"cannot listen: {e.strerror or e}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -143,6 +143,29 @@ class InternalError(LitecursorError):
     default_code = "internal_error"
 
 
+class ServiceUnavailableError(LitecursorError):
+    status = 503
+    default_code = "service_unavailable"
+
+
+class ShuttingDownError(ServiceUnavailableError):
+    """The gateway is stopping (SIGTERM); another instance, or this one restarted, will answer."""
+
+    default_code = "shutting_down"
+
+    def __init__(self, message: str = "the gateway is shutting down; retry the request") -> None:
+        super().__init__(message, headers={"retry-after": "1"})
+
+
+class ReloadRefusedError(LitecursorError):
+    """`POST /admin/reload` found the config, an environment file or the certificate unusable;
+    the gateway keeps serving the previous ones."""
+
+    status = 422
+    error_type = "invalid_request_error"
+    default_code = "reload_refused"
+
+
 class UpstreamError(LitecursorError):
     """The provider failed in a way the client cannot fix: shown as 502 Bad Gateway."""
 

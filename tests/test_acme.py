@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import ssl
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from aiohttp import web
 from cryptography import x509
 from openai import AsyncOpenAI
 
-from litecursor.ops.acme_order import AcmeSettings
+from litecursor.ops.acme_settings import AcmeSettings
 from litecursor.ops.certificates import CertificateManager, placeholder_certificate
 from litecursor.ops.challenges import ChallengeBoard, http_app
 from litecursor.ops.serving_tls import ServingTLS
@@ -260,3 +261,76 @@ async def test_a_failed_validation_backs_off_with_one_line_per_step(
     assert failed and "localhost: http-01 failed" in failed[0], lines
     assert "acme: localhost: attempt 1 failed; next try in 0 s" in lines
     assert all("\n" not in line for line in lines)
+
+
+# --- `litecursor serve --domain` as a process ---------------------------------------------------
+
+
+def _acme_args(pb: Pebble, state: Path) -> list[str]:
+    return [
+        "--domain", DOMAIN, "--acme-email", "ops@example.com",
+        "--acme-directory", pb.directory, "--acme-ca-bundle", str(pb.ca_bundle),
+        "--http-port", str(pb.http_port), "--state-dir", str(state),
+    ]  # fmt: skip
+
+
+def _serial_over(port: int, root_pem: bytes) -> int:
+    import socket
+
+    ctx = ssl.create_default_context(cadata=root_pem.decode())
+    with (
+        socket.create_connection(("127.0.0.1", port)) as raw,
+        ctx.wrap_socket(raw, server_hostname=DOMAIN) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_serve_with_domain_gets_a_certificate_redirects_http_and_a_restart_reuses_it(
+    tmp_path: Path,
+) -> None:
+    from .processes import http_request, serve
+
+    require_pebble()
+    tls_port = free_port()
+    state = tmp_path / "state"
+    with run_pebble(tmp_path, http_port=free_port(), tls_port=tls_port) as pb:
+        with serve(tmp_path, *_acme_args(pb, state), port=tls_port) as s:
+            installed = s.wait_for(r"acme: installed the new certificate localhost \(serial (\w+),")
+            serial = int(installed.group(1), 16)
+            root = pb.root_pem()
+            assert _serial_over(s.port, root) == serial
+            # the plain-HTTP port sends everyone else to HTTPS, path and query kept
+            reply = http_request(
+                pb.http_port,
+                b"GET /v1/models?x=1 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+            )
+            assert reply.startswith(b"HTTP/1.1 308")
+            assert f"Location: https://localhost:{tls_port}/v1/models?x=1\r\n".encode() in reply
+        assert s.proc.returncode == 0
+        with serve(tmp_path, *_acme_args(pb, state), port=tls_port) as again:
+            again.wait_for(r"acme: using the stored certificate localhost")
+            assert _serial_over(again.port, root) == serial
+            assert "ordering a certificate" not in again.text()
+        assert pb.output().count("POST /order-plz") == 1
+
+
+def test_workers_serve_the_certificate_their_supervisor_obtains(tmp_path: Path) -> None:
+    from .processes import serve
+
+    require_pebble()
+    tls_port = free_port()
+    with run_pebble(tmp_path, http_port=free_port(), tls_port=tls_port) as pb:
+        args = [*_acme_args(pb, tmp_path / "state"), "--workers", "2"]
+        with serve(tmp_path, *args, port=tls_port) as s:
+            installed = s.wait_for(r"acme: installed the new certificate localhost \(serial (\w+),")
+            serial = int(installed.group(1), 16)
+            # each worker installs it when told (SIGUSR1) and says so
+            deadline = time.monotonic() + 20
+            while s.text().count("litecursor: installed certificate") < 2:
+                assert time.monotonic() < deadline, s.text()[-3000:]
+                time.sleep(0.05)
+            root = pb.root_pem()
+            for _ in range(10):  # whichever worker the kernel picks
+                assert _serial_over(s.port, root) == serial

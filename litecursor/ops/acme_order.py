@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from .. import __version__
+from .acme_settings import LETS_ENCRYPT, AcmeSettings
 from .challenges import ChallengeBoard
 from .state import write_atomic
 from .store import AcmeStore
@@ -26,22 +27,12 @@ log = logging.getLogger("litecursor.acme")
 
 __all__ = ["LETS_ENCRYPT", "AcmeError", "AcmeOrders", "AcmeSettings", "Issued"]
 
-LETS_ENCRYPT = "https://acme-v02.api.letsencrypt.org/directory"
 #: how long one order may take from the first challenge answer to the certificate
 ORDER_DEADLINE = dt.timedelta(seconds=120)
 
 
 class AcmeError(Exception):
     """An order or account step failed; `str()` is one line saying which and why."""
-
-
-@dataclass(frozen=True, slots=True)
-class AcmeSettings:
-    domains: tuple[str, ...]
-    directory: str = LETS_ENCRYPT
-    email: str | None = None
-    #: a CA bundle to trust the directory's HTTPS with (a private CA such as pebble)
-    ca_bundle: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

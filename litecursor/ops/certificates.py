@@ -24,7 +24,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from ..tls import CertificateError
-from .acme_order import AcmeError, AcmeOrders, AcmeSettings
+from .acme_order import AcmeError, AcmeOrders
+from .acme_settings import AcmeSettings
 from .challenges import ChallengeBoard
 from .renewal import BACKOFF_SECONDS, backoff, renewal_due
 from .sd_notify import Notifier
@@ -75,14 +76,15 @@ def placeholder_certificate(domains: tuple[str, ...]) -> tuple[bytes, bytes]:
 
 
 class CertificateManager:
-    """Owns the certificate for `settings.domains` in `state_dir` and installs it in `serving`."""
+    """Owns the certificate for `settings.domains` in `state_dir` and installs it in `serving`
+    (None: a supervisor whose workers serve, told by `on_installed`)."""
 
     def __init__(
         self,
         settings: AcmeSettings,
         state_dir: Path,
         board: ChallengeBoard,
-        serving: ServingTLS,
+        serving: ServingTLS | None,
         *,
         notifier: Notifier | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
@@ -226,7 +228,8 @@ class CertificateManager:
             return self.store.save(issued.fullchain_pem, issued.key_pem), True
 
     def _install(self, held: HeldCertificate, what: str) -> None:
-        self.serving.load(self.store.cert, self.store.key)
+        if self.serving is not None:
+            self.serving.load(self.store.cert, self.store.key)
         self.held = held
         issuer = held.leaf.issuer.rfc4514_string()
         due = self._due(held)

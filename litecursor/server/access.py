@@ -80,7 +80,8 @@ class AccessLog:
         self.write(
             f"{call.request_id[:12]} {call.method} {call.route} {outcome.status} "
             f"model={call.requested_model or '-'} deployment={dep} tokens={tokens} "
-            f"ttfb_ms={ttfb} ms={ms:.0f} conversation={call.conversation_id or '-'}{error}"
+            f"ttfb_ms={ttfb} ms={ms:.0f} conversation={call.conversation_id or '-'} "
+            f"client={call.client or '-'}{error}"
         )
 
     def write(self, line: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 import time
@@ -10,7 +11,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError
+from ..errors import InvalidRequestError, LitecursorError, PayloadTooLargeError, ShuttingDownError
+from ..ops.drain import is_shutdown
 from ..pipeline import Call
 from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
 from ..protocol.inbound import parse_request
@@ -109,7 +111,11 @@ async def _chat(
             model=req.model,
             reasoning_display=config.reasoning_display,
         )
-        builder.feed(await router.complete(req, call))
+        try:
+            events = await router.complete(req, call)
+        except asyncio.CancelledError as e:
+            raise _shutdown_error(e) from None
+        builder.feed(events)
         result = builder.result()
         call.answered(
             builder.usage,
@@ -158,6 +164,12 @@ async def _chat(
     except ConnectionResetError:  # the client went away between two writes
         call.gone()
         return resp or web.Response(status=CLIENT_CLOSED)
+    except asyncio.CancelledError as e:
+        # the graceful stop ran out of time: end the stream in a way the client understands
+        err = _shutdown_error(e)
+        if resp is None:
+            raise err from None
+        await resp.write_eof(encoder.fail(err))
     finally:
         # however it ended, what the upstream did produce (a cut stream is charged for it)
         call.answered(
@@ -210,6 +222,17 @@ async def _told(
     resp = await _start_stream(request, call)
     await resp.write_eof(encoder.feed(events) + encoder.close())
     return resp
+
+
+def _shutdown_error(cancelled: asyncio.CancelledError) -> ShuttingDownError:
+    """The drain's cancellation (`ops.drain`) as the error the client is told; any other
+    cancellation (the client went away) goes on as it was."""
+    if not is_shutdown(cancelled):
+        raise cancelled
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()
+    return ShuttingDownError()
 
 
 class _SSEResponse(web.StreamResponse):
