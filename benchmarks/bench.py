@@ -177,13 +177,15 @@ class Bench:
     def cafile(self) -> str:
         return str(self.certs / "ca.pem")
 
-    def start_gateway(self, name: str, extra: list[str] | None = None, tls: bool = True) -> None:
+    def start_gateway(
+        self, name: str, extra: list[str] | None = None, tls: bool = True, workers: int = 1
+    ) -> None:
         if self.gateway is not None:
             self.gateway.stop()
         cfg = self.workdir / "config.yaml"
         cfg.write_bytes(orjson.dumps(self.config, option=orjson.OPT_INDENT_2))  # JSON is YAML
         self.gateway, self.port = start_gateway(
-            name, self.workdir, cfg, self.certs, extra=extra, tls=tls
+            name, self.workdir, cfg, self.certs, extra=extra, tls=tls, workers=workers
         )
         self.tls = tls
 

@@ -27,6 +27,38 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime: fields 14 and 15
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (a `--workers` supervisor's workers), from /proc/*/children."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{current}/task/{tid}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            found += kids
+            todo += kids
+    return found
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of the processes it started (that are still running)."""
+    total = 0.0
+    for p in (pid, *descendants(pid)):
+        try:
+            total += cpu_seconds(p)
+        except OSError:  # ended meanwhile
+            pass
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds all cores have spent not idle since boot, from /proc/stat."""
     with open("/proc/stat", "rb") as f:
@@ -79,7 +111,8 @@ class Child:
         return self.proc.pid
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        """This process and its children: a `--workers` gateway is its workers."""
+        return tree_cpu_seconds(self.pid)
 
     def memory(self) -> dict[str, int]:
         return memory_kb(self.pid)
@@ -192,8 +225,10 @@ def start_gateway(
     env: dict[str, str] | None = None,
     extra: list[str] | None = None,
     tls: bool = True,
+    workers: int = 1,
 ) -> tuple[Child, int]:
-    """`litecursor serve` over HTTPS (or plain HTTP, `tls=False`), once it answers /health."""
+    """`litecursor serve` over HTTPS (or plain HTTP, `tls=False`), once it answers /health
+    (with `workers` > 1: once the supervisor says all of them serve)."""
     port = free_port()
     listen = (
         ["--cert", str(certs / "cert.pem"), "--key", str(certs / "key.pem")]
@@ -225,9 +260,11 @@ def start_gateway(
             with urllib.request.urlopen(
                 f"{scheme}://127.0.0.1:{port}/health", context=ctx, timeout=2
             ):
-                return child, port
+                if workers == 1 or f"{workers} workers serving" in child.log_tail(200):
+                    return child, port
         except OSError:
-            time.sleep(0.1)
+            pass
+        time.sleep(0.1)
     child.stop()
     raise RuntimeError(f"litecursor serve did not answer /health within 30 s:\n{child.log_tail()}")
 

@@ -11,6 +11,10 @@ from bench import Run
 from profiling import Profile
 
 PROCS = ("gateway", "upstream", "loadgen", "other")  # "other": the rest of the machine
+WORKER_HEAD = [
+    "gateway", "req/s", "vs 1 worker", "gateway CPU ms / request",
+    "cores: gateway / upstream / loadgen / other", "cores busy",
+]  # fmt: skip
 
 
 def _f(x: float, digits: int = 0) -> str:
@@ -65,6 +69,7 @@ class Report:
             self._memory,
             self._tls,
             self._loops,
+            self._workers,
             self._where,
             self._profile,
             self._machine,
@@ -316,6 +321,44 @@ class Report:
                     ]
                 ],
             ),
+        ]
+
+    def _workers(self) -> list[str]:
+        one, two = self.find("workers", "1 worker"), self.find("workers", "2 workers")
+        if not one or not two:
+            return []
+        rows = [
+            [
+                r.label.split(":")[0],
+                _f(r.rps),
+                f"{r.rps / one.rps:.2f}x",
+                _f(r.gateway_ms, 3),
+                " / ".join(_f(r.cores(k), 2) for k in PROCS),
+                _f(sum(r.cores(k) for k in PROCS), 2),
+            ]
+            for r in (one, two)
+        ]
+        cores = os.cpu_count() or 0
+        busy = sum(two.cores(k) for k in PROCS)
+        gain = two.rps / one.rps
+        others = two.cores("upstream") + two.cores("loadgen") + two.cores("other")
+        bound = (
+            f"With two workers the machine is **{busy:.2f} of its {cores} cores busy**, "
+            f"{others:.2f} of them outside the gateway (the fake upstream, the load generator "
+            "and whatever else runs on the machine): the second worker only gets what they "
+            "leave, so on this machine the gain is bounded by the cores, not by the gateway."
+            if cores and busy > 0.85 * cores
+            else "The machine still had idle CPU with two workers: the bound is elsewhere "
+            "(the load generator's one process, or the kernel spreading connections unevenly)."
+        )
+        return [
+            "## Workers (`--workers`), Anthropic-shaped streams at c=50",
+            "",
+            f"Two workers serve **{gain:.2f}x** the requests of one. {bound} Each worker is a "
+            "process of its own on the same port (SO_REUSEPORT); the supervisor's CPU is "
+            "counted in the gateway's.",
+            "",
+            *_table(WORKER_HEAD, rows),
         ]
 
     def _loops(self) -> list[str]:

@@ -167,6 +167,23 @@ def run_loops(b: Bench, report: Report) -> None:
     )
 
 
+def run_workers(b: Bench, report: Report) -> None:
+    """`--workers 1` and `--workers 2` taking turns on the same load (Anthropic-shaped streams
+    at c=50, enough to keep two workers busy), the median of each; the CPU each process used
+    says what bounds the second worker's gain."""
+    s = b.settings
+    print(f"workers: 1 and 2, Anthropic-shaped streams at c=50 ({s.rounds} rounds):", flush=True)
+    runs: dict[int, list[Run]] = {1: [], 2: []}
+    for _ in range(s.rounds):
+        for n in runs:
+            b.start_gateway(f"gateway-workers-{n}", extra=["--workers", str(n)], workers=n)
+            w = b.cursor("claude-bench", "chat", True)
+            w.label = f"{n} worker{'s' if n > 1 else ''}: {w.label}"
+            runs[n].append(b.measure(w, 50))
+    for done in runs.values():
+        report.add("workers", sorted(done, key=lambda r: r.rps)[len(done) // 2])
+
+
 def run_profile(b: Bench, report: Report) -> None:
     """py-spy on the gateway during one more Anthropic-shaped stream load at c=20."""
     assert b.gateway is not None
@@ -202,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-loops", action="store_true", help="skip the uvloop on/off comparison")
     p.add_argument("--no-memory", action="store_true", help="skip the open-streams memory test")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    p.add_argument("--no-workers", action="store_true", help="skip the 1 and 2 workers runs")
     args = p.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.duration:
@@ -235,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
                 run_memory(b, report)
             if settings.compare_loops:
                 run_loops(b, report)
+            if not args.no_workers:
+                run_workers(b, report)
         finally:
             loadgen.close()
             for proxy in (b.gateway, b.null_proxy):
