@@ -27,6 +27,32 @@ def _table(head: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
+def _workers_bound(one: Run, two: Run, cores: int) -> str:
+    """What the figures say limited the second worker's gain."""
+    busy_one = sum(one.cores(k) for k in PROCS)
+    busy_two = sum(two.cores(k) for k in PROCS)
+    if cores and busy_one > 0.85 * cores and one.cores("gateway") < 0.7:
+        return (
+            f"Read this with care: with one worker the machine was already full ({busy_one:.2f} "
+            f"of {cores} cores, {one.cores('other'):.2f} of them other processes) and the gateway "
+            f"got only {one.cores('gateway'):.2f} of a core, so a second process mostly won a "
+            "second share of the scheduler's time from the rest of the machine; the gain says "
+            "how the gateway fares on a crowded machine, not how it scales on an idle one."
+        )
+    if cores and busy_two > 0.85 * cores:
+        others = two.cores("upstream") + two.cores("loadgen") + two.cores("other")
+        return (
+            f"With two workers the machine is **{busy_two:.2f} of its {cores} cores busy**, "
+            f"{others:.2f} of them outside the gateway (the fake upstream, the load generator "
+            "and whatever else runs on the machine): the second worker only gets what they "
+            "leave, so the gain is bounded by the cores, not by the gateway."
+        )
+    return (
+        "The machine still had idle CPU with two workers: the bound is elsewhere (the load "
+        "generator's one process, or the kernel spreading connections unevenly)."
+    )
+
+
 @dataclass
 class Report:
     quick: bool = False
@@ -339,18 +365,8 @@ class Report:
             for r in (one, two)
         ]
         cores = os.cpu_count() or 0
-        busy = sum(two.cores(k) for k in PROCS)
         gain = two.rps / one.rps
-        others = two.cores("upstream") + two.cores("loadgen") + two.cores("other")
-        bound = (
-            f"With two workers the machine is **{busy:.2f} of its {cores} cores busy**, "
-            f"{others:.2f} of them outside the gateway (the fake upstream, the load generator "
-            "and whatever else runs on the machine): the second worker only gets what they "
-            "leave, so on this machine the gain is bounded by the cores, not by the gateway."
-            if cores and busy > 0.85 * cores
-            else "The machine still had idle CPU with two workers: the bound is elsewhere "
-            "(the load generator's one process, or the kernel spreading connections unevenly)."
-        )
+        bound = _workers_bound(one, two, cores)
         return [
             "## Workers (`--workers`), Anthropic-shaped streams at c=50",
             "",

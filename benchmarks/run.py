@@ -220,6 +220,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the open-streams memory test")
     p.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
     p.add_argument("--no-workers", action="store_true", help="skip the 1 and 2 workers runs")
+    p.add_argument(
+        "--only-workers", action="store_true", help="only the 1 and 2 workers runs (quicker)"
+    )
     args = p.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.duration:
@@ -246,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
             b.start_gateway("gateway")
             assert b.gateway is not None
             report.loop = _loop_in_use(b.gateway)
-            run_all(b, report)
-            if settings.profile:
-                run_profile(b, report)
-            if not args.no_memory:
-                run_memory(b, report)
-            if settings.compare_loops:
-                run_loops(b, report)
+            if not args.only_workers:
+                run_all(b, report)
+                if settings.profile:
+                    run_profile(b, report)
+                if not args.no_memory:
+                    run_memory(b, report)
+                if settings.compare_loops:
+                    run_loops(b, report)
             if not args.no_workers:
                 run_workers(b, report)
         finally:

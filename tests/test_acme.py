@@ -222,7 +222,8 @@ async def test_renewal_swaps_the_certificate_for_new_handshakes_while_an_open_st
             )
             assert resp.status == 200
             head = await resp.content.readuntil(b"\n\n")  # the stream is open
-            old_peer = resp.connection.transport.get_extra_info("ssl_object").getpeercert(True)  # type: ignore[union-attr]
+            assert resp.connection is not None and resp.connection.transport is not None
+            old_peer = resp.connection.transport.get_extra_info("ssl_object").getpeercert(True)
 
             # two thirds of the lifetime later: renewal is due; back to now once renewed
             site.clock.offset = dt.timedelta(days=4 * 365)
@@ -326,11 +327,15 @@ def test_workers_serve_the_certificate_their_supervisor_obtains(tmp_path: Path) 
         with serve(tmp_path, *args, port=tls_port) as s:
             installed = s.wait_for(r"acme: installed the new certificate localhost \(serial (\w+),")
             serial = int(installed.group(1), 16)
-            # each worker installs it when told (SIGUSR1) and says so
-            deadline = time.monotonic() + 20
-            while s.text().count("litecursor: installed certificate") < 2:
-                assert time.monotonic() < deadline, s.text()[-3000:]
-                time.sleep(0.05)
+            # a worker that started before the certificate was stored installs it when told
+            # (SIGUSR1) or when it sees the files change; one that started after loads it
             root = pb.root_pem()
-            for _ in range(10):  # whichever worker the kernel picks
-                assert _serial_over(s.port, root) == serial
+            deadline = time.monotonic() + 20
+            while True:
+                try:  # ten handshakes: whichever worker the kernel picks
+                    if all(_serial_over(s.port, root) == serial for _ in range(10)):
+                        break
+                except ssl.SSLCertVerificationError:  # the placeholder, still
+                    pass
+                assert time.monotonic() < deadline, s.text()[-3000:]
+                time.sleep(0.1)

@@ -3,6 +3,7 @@ MemoryDenyWriteExecute rule, the Dockerfile's health check run against a real ga
 
 from __future__ import annotations
 
+import argparse
 import ctypes
 import os
 import re
@@ -11,12 +12,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import yaml
+
+from litecursor.tls import DevCerts
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -92,12 +95,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def gateway(*args: str, preexec: object = None) -> Iterator[int]:
+def gateway(*args: str, preexec: Callable[[], None] | None = None) -> Iterator[int]:
     port = free_port()
     proc = subprocess.Popen(
         [str(LITECURSOR), "serve", "--config", str(EXAMPLES / "config.mock.yaml"),
          "--host", "127.0.0.1", "--port", str(port), *args],
-        cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=preexec,  # type: ignore[arg-type]
+        cwd=ROOT, stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 20
@@ -116,8 +119,8 @@ def gateway(*args: str, preexec: object = None) -> Iterator[int]:
 
 @pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
 def test_the_gateway_streams_under_memory_deny_write_execute(
-    loop: str, tmp_path: Path, dev_certs
-) -> None:  # type: ignore[no-untyped-def]
+    loop: str, tmp_path: Path, dev_certs: DevCerts
+) -> None:
     """systemd's MemoryDenyWriteExecute refuses memory that is writable and executable. The
     kernel's own form of the rule (PR_SET_MDWE, what systemd uses where the kernel has it)
     is set on the process before it starts; a streamed chat over TLS then exercises the event
@@ -194,3 +197,60 @@ def test_proxy_snippets_never_buffer_the_stream_and_forward_the_client_address()
     assert "flush_interval -1" in caddy
     for text in (nginx, caddy):
         assert "--insecure-http --host 127.0.0.1" in text and "--trusted-proxy" in text
+
+
+def _unit_exec_starts() -> list[list[str]]:
+    """Each ExecStart= of the unit, active or commented out, as an argument list."""
+    import shlex
+
+    text = re.sub(r"\\\n#?\s*", " ", UNIT.read_text())
+    values = {
+        "${CONFIGURATION_DIRECTORY}": "/etc/litecursor",
+        "${CREDENTIALS_DIRECTORY}": "/run/credentials/litecursor.service",
+    }
+    found = []
+    for line in text.splitlines():
+        if line.lstrip("#").startswith("ExecStart="):
+            command = line.lstrip("#")[len("ExecStart=") :]
+            for name, value in values.items():
+                command = command.replace(name, value)
+            found.append(shlex.split(command))
+    return found
+
+
+def _dockerfile_command() -> list[str]:
+    import json
+
+    text = (EXAMPLES / "Dockerfile").read_text()
+    entry = re.search(r"^ENTRYPOINT (\[.*\])$", text, re.M)
+    cmd = re.search(r"^CMD (\[.*\])$", text, re.M)
+    assert entry and cmd
+    return [*json.loads(entry.group(1)), *json.loads(cmd.group(1))]
+
+
+def _parses(argv: list[str]) -> argparse.Namespace:
+    from litecursor.cli import _parser
+
+    assert Path(argv[0]).name == "litecursor", argv
+    try:
+        return _parser().parse_args(argv[1:])
+    except SystemExit:
+        raise AssertionError(f"litecursor refuses these arguments: {argv}") from None
+
+
+def test_every_command_line_in_the_examples_is_one_litecursor_accepts() -> None:
+    from litecursor.ops.launch import settings_from_args
+
+    starts = _unit_exec_starts()
+    assert len(starts) == 2  # ACME, and certificate files (commented out)
+    for argv in starts:
+        _parses(argv)
+    acme = _parses(starts[0])
+    assert acme.domain == ["gw.example.com"] and acme.http_port == 80
+    docker = _dockerfile_command()
+    settings = settings_from_args(_parses(docker))
+    assert settings.port == 4000 and not settings.tls
+    compose = yaml.safe_load((EXAMPLES / "docker-compose.yml").read_text())
+    argv = [*_dockerfile_command()[:4], *compose["services"]["litecursor"]["command"]]
+    parsed = _parses(argv)
+    assert parsed.workers == "auto" and parsed.domain == ["gw.example.com"]

@@ -254,3 +254,14 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(
         )
         assert reply.startswith(b"HTTP/1.1 200")
         s.wait_for(rf"GET /v1/models 200 .* client={logged}\b")
+
+
+def test_sigusr1_installs_the_certificate_files_at_once(tmp_path: Path) -> None:
+    """What a --workers supervisor sends its workers after it stored a new certificate."""
+    live = generate_dev_certs(tmp_path / "live", ["localhost"])
+    renewed = generate_dev_certs(tmp_path / "renewed", ["localhost"])
+    with serve(tmp_path, *tls_args(live)) as s:
+        _replace_files(live, renewed)
+        s.send(signal.SIGUSR1)
+        s.wait_for(r"INFO litecursor: installed certificate", timeout=10)
+        assert _served_serial(s.port) == _serial(renewed)

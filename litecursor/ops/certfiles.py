@@ -34,11 +34,19 @@ class CertificateFiles:
     __slots__ = ("_refused", "_seen", "cert", "key", "password", "serving")
 
     def __init__(
-        self, serving: ServingTLS, cert: Pathish, key: Pathish, password: str | None = None
+        self,
+        serving: ServingTLS,
+        cert: Pathish,
+        key: Pathish,
+        password: str | None = None,
+        *,
+        installed: bool = True,
     ) -> None:
+        """`installed`: `serving` was built from these files (else the first look installs
+        whatever good pair it finds)."""
         self.serving = serving
         self.cert, self.key, self.password = os.fspath(cert), os.fspath(key), password
-        self._seen = self.signature()  # what `serving` was built from
+        self._seen: Signature | None = self.signature() if installed else None
         self._refused: Signature | None = None
 
     def signature(self) -> Signature:

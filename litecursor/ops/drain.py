@@ -24,12 +24,10 @@ def is_shutdown(error: asyncio.CancelledError) -> bool:
 
 
 class Drain:
-    __slots__ = ("_idle", "closing", "tasks")
+    __slots__ = ("_idle", "tasks")
 
     def __init__(self) -> None:
         self.tasks: set[asyncio.Task[object]] = set()
-        #: set once shutdown began: new requests are answered, but keep-alive stops
-        self.closing = False
         self._idle: asyncio.Event | None = None
 
     @contextlib.contextmanager

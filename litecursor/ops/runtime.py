@@ -33,7 +33,7 @@ from aiohttp import web
 
 from ..config import Config, ConfigError, load
 from ..observe.logs import LogFormat
-from ..tls import CertificateError, certificate_summary
+from ..tls import CertificateError
 from .acme_settings import AcmeSettings
 from .certfiles import CertificateFiles
 from .certificates import CertificateManager, placeholder_certificate
@@ -170,21 +170,21 @@ class Runtime:
         if s.cert and s.key:
             serving = ServingTLS.from_files(s.cert, s.key, s.key_password)
             self.cert_files = CertificateFiles(serving, s.cert, s.key, s.key_password)
-            log.info("TLS %s", certificate_summary(s.cert))
             return serving
         if s.acme is None:
             return None
         assert s.state_dir is not None
         store = AcmeStore(s.state_dir, s.acme.directory, s.acme.domains)
         held, _ = store.held_or_none()
-        if held is not None and held.covers(s.acme.domains):
+        usable = held is not None and held.covers(s.acme.domains)
+        if usable:
             serving = ServingTLS.from_files(store.cert, store.key)
         else:
             serving = ServingTLS.from_pem(*placeholder_certificate(s.acme.domains))
         if s.worker:
-            # the supervisor orders and renews; this worker installs what it stores (files
-            # not there yet, or refused, are installed once they change)
-            self.cert_files = CertificateFiles(serving, store.cert, store.key)
+            # the supervisor orders and renews; this worker installs what it stores, told by
+            # SIGUSR1 or finding the files changed
+            self.cert_files = CertificateFiles(serving, store.cert, store.key, installed=usable)
         return serving
 
     async def _generation(self, config: Config) -> Generation:
@@ -329,7 +329,6 @@ class Runtime:
         for site in generation.sites:
             await site.stop()
         generation.sites.clear()
-        generation.drain.closing = True
         server = generation.runner.server
         if server is not None:
             server.pre_shutdown()

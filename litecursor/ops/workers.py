@@ -233,11 +233,16 @@ class Supervisor:
                 self.notifier.watchdog()
 
     def _send(self, sig: signal.Signals) -> None:
+        """To every live worker; SIGHUP and SIGUSR1 only to those that are ready: one still
+        starting has no handler yet (the signal would kill it) and reads the files anyway."""
         for w in self.workers:
             p = w.process
-            if p is not None and p.returncode is None:
-                with contextlib.suppress(ProcessLookupError):
-                    p.send_signal(sig)
+            if p is None or p.returncode is not None:
+                continue
+            if sig in (signal.SIGHUP, signal.SIGUSR1) and not w.ready:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(sig)
 
     # --- reload and stop ------------------------------------------------------------------------
 
@@ -254,7 +259,9 @@ class Supervisor:
     async def reload(self) -> None:
         async with self._reload_lock:
             live = [
-                w for w in self.workers if w.process is not None and w.process.returncode is None
+                w
+                for w in self.workers
+                if w.ready and w.process is not None and w.process.returncode is None
             ]
             self.notifier.reloading(f"reloading {len(live)} workers")
             self._reload = _Reload(pending={w.index for w in live})
@@ -334,11 +341,14 @@ class Supervisor:
                 await self._spawn(w, env)
             self._background(self._watchdog())
             await self._stopped.wait()
-            waiters = [w.waiter for w in self.workers if w.waiter is not None]
             for w in self.workers:
                 if w.process is not None:
                     with contextlib.suppress(Exception):
                         await w.process.wait()
+            # a worker waiting out its restart backoff is not started again
+            waiters = [w.waiter for w in self.workers if w.waiter is not None]
+            for waiter in waiters:
+                waiter.cancel()
             await asyncio.gather(*waiters, return_exceptions=True)
         finally:
             self._stopping = True
