@@ -53,6 +53,26 @@ def _workers_bound(one: Run, two: Run, cores: int) -> str:
     )
 
 
+def _workers_ceiling(run: Run, cores: int) -> str:
+    """The most two workers can gain on this machine by CPU alone: one worker is bound by its
+    own core; two by all the cores, which the fake and the load generator share."""
+    if not run.ok or not cores:
+        return ""
+    gateway = run.cpu.get("gateway", 0.0) / run.ok * 1000  # ms of CPU per request
+    rest = (run.cpu.get("upstream", 0.0) + run.cpu.get("loadgen", 0.0)) / run.ok * 1000
+    if gateway <= 0:
+        return ""
+    one_core = 1000 / gateway
+    all_cores = cores * 1000 / (gateway + rest)
+    return (
+        f" By CPU alone ({gateway:.2f} ms of gateway and {rest:.2f} ms of fake and load "
+        f"generator per request), one worker on an idle machine tops out near {one_core:,.0f} "
+        f"req/s (its core) and any number of workers near {all_cores:,.0f} req/s (all "
+        f"{cores} cores, shared with the fake and the load generator): at most "
+        f"**{min(all_cores, cores * one_core) / one_core:.2f}x** from workers on this machine."
+    )
+
+
 @dataclass
 class Report:
     quick: bool = False
@@ -366,7 +386,7 @@ class Report:
         ]
         cores = os.cpu_count() or 0
         gain = two.rps / one.rps
-        bound = _workers_bound(one, two, cores)
+        bound = _workers_bound(one, two, cores) + _workers_ceiling(two, cores)
         return [
             "## Workers (`--workers`), Anthropic-shaped streams at c=50",
             "",
