@@ -265,3 +265,15 @@ def test_sigusr1_installs_the_certificate_files_at_once(tmp_path: Path) -> None:
         s.send(signal.SIGUSR1)
         s.wait_for(r"INFO litecursor: installed certificate", timeout=10)
         assert _served_serial(s.port) == _serial(renewed)
+
+
+def test_under_systemd_or_docker_the_database_lives_in_the_state_directory(tmp_path: Path) -> None:
+    """systemd's StateDirectory= (and the container image) set $STATE_DIRECTORY: the config's
+    folder is read-only to the service there, so SQLite goes to the state directory."""
+    state = tmp_path / "state"
+    state.mkdir()
+    config = write_config(tmp_path / "c.yaml", "mock")
+    with serve(tmp_path, "--insecure-http", config=config, env={"STATE_DIRECTORY": str(state)}):
+        pass
+    assert (state / "litecursor.db").exists()
+    assert not (tmp_path / "litecursor.db").exists()
