@@ -277,3 +277,25 @@ def test_under_systemd_or_docker_the_database_lives_in_the_state_directory(tmp_p
         pass
     assert (state / "litecursor.db").exists()
     assert not (tmp_path / "litecursor.db").exists()
+
+
+def test_a_taken_port_is_one_line_and_exit_code_2(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from .processes import ROOT
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = subprocess.run(
+            [sys.executable, "-m", "litecursor", "serve", "--config",
+             str(write_config(tmp_path / "c.yaml", "mock")), "--insecure-http",
+             "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True, text=True, timeout=30, cwd=ROOT,
+        )  # fmt: skip
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[-1] == "litecursor: error: cannot listen: Address already in use"
+    assert "stopping" not in r.stderr

@@ -367,13 +367,15 @@ class Runtime:
         gens = [*self.retiring, *([self.current] if self.current else [])]
         return sum(g.drain.active for g in gens)
 
-    async def stop(self) -> None:
+    async def stop(self, *, started: bool = True) -> None:
+        """`started` False: undo a start that failed half-way, without a word."""
         s = self.settings
-        self.notifier.stopping(f"stopping: {self.active} request(s) in flight")
-        log.info(
-            "stopping: no new connections; %d request(s) in flight get up to %gs to finish",
-            self.active, s.graceful_timeout,
-        )  # fmt: skip
+        if started:
+            self.notifier.stopping(f"stopping: {self.active} request(s) in flight")
+            log.info(
+                "stopping: no new connections; %d request(s) in flight get up to %gs to finish",
+                self.active, s.graceful_timeout,
+            )  # fmt: skip
         if self._http is not None:
             await self._http.cleanup()
         if self.current is not None:
@@ -400,7 +402,8 @@ class Runtime:
         if self.current is not None:
             await self.current.runner.cleanup()  # the flush of spend rows and logs runs here
         self.notifier.close()
-        log.info("stopped")
+        if started:
+            log.info("stopped")
 
     async def run(self) -> int:
         """Start, serve until SIGTERM/SIGINT (SIGHUP reloads, SIGUSR1 re-reads the
@@ -411,10 +414,16 @@ class Runtime:
         loop.add_signal_handler(signal.SIGHUP, lambda: self._background(self.reload("SIGHUP")))
         loop.add_signal_handler(signal.SIGUSR1, self.reload_certificate)
         try:
-            await self.start()
-            await self._stop.wait()
+            try:
+                await self.start()
+            except BaseException:
+                await self.stop(started=False)
+                raise
+            try:
+                await self._stop.wait()
+            finally:
+                await self.stop()
         finally:
-            await self.stop()
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1):
                 loop.remove_signal_handler(sig)
         return 0
