@@ -41,13 +41,14 @@ from .challenges import ChallengeBoard, http_app
 from .drain import Drain
 from .envfile import EnvFileError, environ_with
 from .forwarded import TrustedProxies
+from .listening import listening_sockets
 from .sd_notify import Notifier
 from .serving_tls import ServingTLS
 from .store import AcmeStore
 
 log = logging.getLogger("litecursor")
 
-__all__ = ["Generation", "ReloadResult", "Runtime", "ServeSettings", "listening_sockets"]
+__all__ = ["Generation", "ReloadResult", "Runtime", "ServeSettings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,36 +102,6 @@ def _log_failure(task: asyncio.Task[Any]) -> None:
     """A background task (the certificate loop, a watcher, a reload) must never die unseen."""
     if not task.cancelled() and task.exception() is not None:
         log.error("%s failed", task.get_name(), exc_info=task.exception())
-
-
-def listening_sockets(
-    host: str, port: int, *, reuse_port: bool = False, backlog: int = 128
-) -> list[socket.socket]:
-    """Bound, listening sockets for every address `host` resolves to (as asyncio binds them).
-    The runtime keeps them for its whole life and gives each generation's server a duplicate,
-    so retiring a generation never closes the port nor drops a connection in its queue."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets: list[socket.socket] = []
-    try:
-        for family, kind, proto, _, address in dict.fromkeys(infos):
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if reuse_port:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if family == socket.AF_INET6:
-                # as asyncio does: an IPv6 socket listens on IPv6 only (0.0.0.0 is its own)
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(backlog)
-            sock.setblocking(False)
-            if not port:  # port 0 (tests): the first address decides, the others follow
-                break
-    except OSError:
-        for sock in sockets:
-            sock.close()
-        raise
-    return sockets
 
 
 class Runtime:
