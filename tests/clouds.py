@@ -1,4 +1,4 @@
-"""Credentials for the cloud fakes: a service account made for the test, its key registered."""
+"""What the cloud credential tests share: a service account made for the test, the Bedrock fake and its deployment."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from .fakes import bedrock_upstream
+from .fakes.aws import AwsKeys
+from .fakes.common import FakeUpstream
 from .fakes.vertex_upstream import GoogleTokens
+from .upstreams import AWS_KEY_ID, AWS_REGION, AWS_SECRET, MODEL, AiohttpServer
 
 SA_EMAIL = "gateway@litecursor-test.iam.gserviceaccount.com"
+CLAUDE = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+#: a streamed chat request for `MODEL`
+HI = {"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
 
 
 @cache
@@ -37,3 +44,19 @@ def service_account(tokens: GoogleTokens, email: str = SA_EMAIL) -> dict[str, An
         "client_id": "100000000000000000001",
         "token_uri": tokens.token_url,
     }
+
+
+async def bedrock(
+    server: AiohttpServer, *, api_key: str | None = None
+) -> tuple[FakeUpstream, AwsKeys, str]:
+    """The Bedrock fake on loopback, knowing the test's key pair: (state, keys, endpoint)."""
+    keys = AwsKeys(region=AWS_REGION)
+    keys.add(AWS_KEY_ID, AWS_SECRET)
+    fake = FakeUpstream()
+    app = await server(bedrock_upstream.make_app(fake, keys, api_key=api_key))
+    return fake, keys, str(app.make_url("")).rstrip("/")
+
+
+def bedrock_params(endpoint: str, model: str = CLAUDE, **kw: Any) -> dict[str, Any]:
+    return {"model": f"bedrock/{model}", "aws_bedrock_runtime_endpoint": endpoint,
+            "aws_region_name": AWS_REGION, **kw}  # fmt: skip

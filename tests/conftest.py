@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -9,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from litecursor.config import parse
 from litecursor.tls import DevCerts, generate_dev_certs
 
 from .fakes.common import FakeUpstream
-from .harness import Gateway, make_config, run_gateway
+from .harness import MASTER_KEY, Gateway, make_config, run_gateway
 from .services import Postgres, Redis, run_postgres, run_redis
 
 
@@ -20,6 +22,41 @@ from .services import Postgres, Redis, run_postgres, run_redis
 def dev_certs(tmp_path_factory: pytest.TempPathFactory) -> DevCerts:
     """Made the way a user makes them: `litecursor certs` for localhost and 127.0.0.1."""
     return generate_dev_certs(tmp_path_factory.mktemp("certs"), ["localhost", "127.0.0.1"])
+
+
+CloudGateway = Callable[..., Awaitable[Gateway]]
+
+
+@pytest.fixture
+async def cloud_gateway(dev_certs: DevCerts) -> AsyncIterator[CloudGateway]:
+    """`await cloud_gateway(litellm_params, environ={...})`: a gateway with one deployment of
+    model `m`, id `cloud-1`, no retries (each upstream or credentials answer seen as it is)."""
+    async with AsyncExitStack() as stack:
+
+        async def start(params: dict[str, Any], environ: dict[str, str] | None = None) -> Gateway:
+            data = {
+                "model_list": [{"model_name": "m", "litellm_params": params,
+                                "model_info": {"id": "cloud-1"}}],
+                "general_settings": {"master_key": MASTER_KEY},
+                "router_settings": {"num_retries": 0},
+            }  # fmt: skip
+            config = parse(data, environ=environ or {})
+            return await stack.enter_async_context(run_gateway(config, dev_certs))
+
+        yield start
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """botocore reads the process environment: this empties it of the machine's AWS settings
+    (no keys, profiles, shared files, container or instance metadata) for the test to set."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    return monkeypatch
 
 
 @pytest.fixture

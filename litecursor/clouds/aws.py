@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 from typing import Any
 
 from ..errors import UpstreamCredentialsError
 from ..protocol.providers import HttpRequest
 from .refresh import Refreshing
-from .settings import AwsAuth
+from .settings import AwsAuth, WebIdentityToken
 
 #: seconds between reads of botocore's refreshable credentials
 REREAD = 120.0
@@ -81,11 +82,13 @@ class AwsSigV4Auth:
 
         a = self._auth
         session = botocore.session.Session(profile=a.profile)
-        if a.web_identity_token and a.role_arn:
-            token = a.web_identity_token
+        # the chain's own STS calls (a web identity or role in the environment or a profile)
+        # go to the deployment's region, as the ones made here do
+        session.set_config_variable("region", a.region)
+        if a.web_identity is not None and a.role_arn:
             fetcher: Any = AssumeRoleWithWebIdentityCredentialFetcher(
                 client_creator=self._sts(session),
-                web_identity_token_loader=lambda: token,
+                web_identity_token_loader=functools.partial(_load_token, a.web_identity),
                 role_arn=a.role_arn,
                 extra_args={"RoleSessionName": a.session_name or "litecursor"},
             )
@@ -102,8 +105,9 @@ class AwsSigV4Auth:
                 where = f"profile '{a.profile}'" if a.profile else "the default chain"
                 raise UpstreamCredentialsError(
                     f"{self._what}: none found in {where} (environment, shared files, "
-                    "container or instance metadata); set aws_access_key_id and "
-                    "aws_secret_access_key, aws_profile_name, or a Bedrock API key"
+                    f"container credentials, {_instance_metadata(session)}); set "
+                    "aws_access_key_id and aws_secret_access_key, aws_profile_name, or a "
+                    "Bedrock API key"
                 )
         if not a.role_arn:
             return base
@@ -126,3 +130,28 @@ class AwsSigV4Auth:
             region_name=self._auth.region,
             endpoint_url=self._auth.sts_endpoint,
         )
+
+
+def _load_token(token: WebIdentityToken) -> str:
+    """The web identity token, read again from its file at each exchange (it rotates)."""
+    if token.file is None:
+        assert token.value is not None
+        return token.value
+    try:
+        with open(token.file, encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError as e:  # reported by `Refreshing`, naming the deployment
+        raise OSError(
+            f"cannot read the web identity token file {token.file}: {e.strerror or e}"
+        ) from None
+
+
+def _instance_metadata(session: Any) -> str:
+    """Where the chain looked for instance metadata, for the message when it found nothing
+    (botocore gives up on it silently: a refused or silent endpoint looks like no role)."""
+    from botocore.utils import METADATA_BASE_URL
+
+    if os.environ.get("AWS_EC2_METADATA_DISABLED", "").lower() == "true":
+        return "instance metadata (disabled)"
+    endpoint = session.get_config_variable("ec2_metadata_service_endpoint") or METADATA_BASE_URL
+    return f"instance metadata at {endpoint}"

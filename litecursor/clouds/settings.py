@@ -53,6 +53,15 @@ class GoogleAuth:
 
 
 @dataclass(frozen=True, slots=True)
+class WebIdentityToken:
+    """An OIDC token STS exchanges for the role's keys (AssumeRoleWithWebIdentity): the token
+    itself, or the file it is read from at each exchange (a mounted token, like EKS's, rotates)."""
+
+    value: str | None = field(default=None, repr=False)
+    file: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AwsAuth:
     """SigV4 credentials for Bedrock, in LiteLLM's terms: explicit keys, a profile of the shared
     files, or the default chain (environment, shared files, SSO, container and instance
@@ -66,7 +75,7 @@ class AwsAuth:
     role_arn: str | None = None
     session_name: str | None = None
     external_id: str | None = None
-    web_identity_token: str | None = field(default=None, repr=False)
+    web_identity: WebIdentityToken | None = None
     sts_endpoint: str | None = None
     service: str = "bedrock"
 

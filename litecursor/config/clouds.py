@@ -5,9 +5,10 @@ Keys as LiteLLM names them. Vertex: `vertex_project`, `vertex_location`, `vertex
 `GOOGLE_APPLICATION_CREDENTIALS`, gcloud's application-default file, then the metadata server.
 Bedrock: `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token`, `aws_region_name`,
 `aws_profile_name`, `aws_role_name`, `aws_session_name`, `aws_external_id`,
-`aws_web_identity_token`, `aws_sts_endpoint`, `aws_bedrock_runtime_endpoint` (or `api_base`),
-and a Bedrock API key as `api_key` or `AWS_BEARER_TOKEN_BEDROCK`. Files are read here, once, so
-a missing or broken credentials file stops the start with its path.
+`aws_web_identity_token` (the token, or `oidc/file|env|env_path/...`), `aws_sts_endpoint`,
+`aws_bedrock_runtime_endpoint` (or `api_base`), and a Bedrock API key as `api_key` or
+`AWS_BEARER_TOKEN_BEDROCK`. Files are read here, once, so a missing or broken credentials file
+stops the start with its path.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..clouds.settings import (
     GoogleCredentials,
     MetadataServer,
     ServiceAccount,
+    WebIdentityToken,
 )
 from ..protocol.providers.vertex import vertex_model_url
 from .values import ConfigError, ValueReader
@@ -193,24 +195,28 @@ def _bedrock(
         return p.opt_str(lp, key, f"{path}.{key}")
 
     region = opt("aws_region_name") or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-    endpoint = opt("aws_bedrock_runtime_endpoint") or api_base
+    endpoint = opt("aws_bedrock_runtime_endpoint")
+    where = f"{path}.aws_bedrock_runtime_endpoint" if endpoint else f"{path}.api_base"
+    endpoint = endpoint or api_base
     if endpoint is None:
         if not region:
             raise ConfigError(
                 f"{path}.aws_region_name",
                 "required: set it (or AWS_REGION), or aws_bedrock_runtime_endpoint",
             )
-        suffix = ".com.cn" if region.startswith("cn-") else ".com"
-        endpoint = f"https://bedrock-runtime.{region}.amazonaws{suffix}"
+        endpoint = bedrock_runtime_url(region)
     elif not endpoint.startswith(("http://", "https://")):
-        raise ConfigError(
-            f"{path}.aws_bedrock_runtime_endpoint", f"'{endpoint}' is not an http(s) URL"
-        )
+        raise ConfigError(where, f"'{endpoint}' is not an http(s) URL")
     key_id, secret = opt("aws_access_key_id"), opt("aws_secret_access_key")
     if bool(key_id) != bool(secret):
         missing = "aws_secret_access_key" if key_id else "aws_access_key_id"
         raise ConfigError(f"{path}.{missing}", "required with the other half of the key pair")
     profile, role = opt("aws_profile_name"), opt("aws_role_name")
+    web_identity = _web_identity(p, opt("aws_web_identity_token"), f"{path}.aws_web_identity_token")
+    if web_identity is not None and not role:
+        raise ConfigError(
+            f"{path}.aws_role_name", "required with aws_web_identity_token: the role to assume"
+        )
     api_key = opt("api_key")
     explicit_aws = bool(key_id or profile or role)
     if api_key is None and not explicit_aws:
@@ -236,7 +242,44 @@ def _bedrock(
         role_arn=role,
         session_name=opt("aws_session_name"),
         external_id=opt("aws_external_id"),
-        web_identity_token=opt("aws_web_identity_token"),
+        web_identity=web_identity,
         sts_endpoint=opt("aws_sts_endpoint"),
     )
     return CloudTarget(endpoint.rstrip("/"), None, auth)
+
+
+def bedrock_runtime_url(region: str) -> str:
+    """The Bedrock runtime endpoint of a region (the China regions are under amazonaws.com.cn)."""
+    suffix = ".com.cn" if region.startswith("cn-") else ".com"
+    return f"https://bedrock-runtime.{region}.amazonaws{suffix}"
+
+
+def _web_identity(p: ValueReader, raw: str | None, where: str) -> WebIdentityToken | None:
+    """`aws_web_identity_token` as LiteLLM reads it: the token, or where to find it
+    (`oidc/file/<path>`, `oidc/env/<NAME>`, `oidc/env_path/<NAME>`: a variable naming the file).
+    Files are read again at each exchange, since mounted tokens rotate; they must be readable now."""
+    if raw is None:
+        return None
+    if not raw.startswith("oidc/"):
+        return WebIdentityToken(value=raw)
+    kind, _, rest = raw.removeprefix("oidc/").partition("/")
+    if kind == "env":
+        value = p.environ.get(rest)
+        if not value:
+            raise ConfigError(where, f"{raw}: the environment variable {rest} is not set")
+        return WebIdentityToken(value=value.strip())
+    if kind == "env_path":
+        file = p.environ.get(rest)
+        if not file:
+            raise ConfigError(where, f"{raw}: the environment variable {rest} is not set")
+    elif kind == "file":
+        file = rest
+    else:
+        raise ConfigError(
+            where,
+            f"oidc/{kind}/ tokens are not supported: give the token itself, "
+            "oidc/file/<path>, oidc/env/<NAME> or oidc/env_path/<NAME>",
+        )
+    if not file or not _read(file, where).strip():
+        raise ConfigError(where, f"{raw}: the token file {file or '(none)'} is empty")
+    return WebIdentityToken(file=file)

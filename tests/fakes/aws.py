@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 import struct
 import zlib
@@ -19,6 +20,8 @@ from urllib.parse import parse_qsl, quote
 
 from aiohttp import web
 
+ROLE_ARN = re.compile(r"arn:aws(-cn|-us-gov)?:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
+SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check "
     "your AWS Secret Access Key and signing method. Consult the service documentation for details."
@@ -182,6 +185,8 @@ class FakeSts:
     lifetime: dt.timedelta = dt.timedelta(hours=1)
     calls: list[dict[str, str]] = field(default_factory=list)
     web_identity_tokens: set[str] = field(default_factory=set)
+    #: access key ids issued, in order
+    issued: list[str] = field(default_factory=list)
 
     def make_app(self) -> web.Application:
         async def handle(request: web.Request) -> web.Response:
@@ -189,6 +194,19 @@ class FakeSts:
             form = dict(parse_qsl(body.decode()))
             self.calls.append(form)
             action = form.get("Action")
+            if form.get("Version") != "2011-06-15":
+                return _sts_error(400, "InvalidParameterValue", "Unsupported API version")
+            if not ROLE_ARN.fullmatch(form.get("RoleArn", "")):
+                return _sts_error(
+                    400, "ValidationError", f"{form.get('RoleArn')!r} is not a valid role ARN"
+                )
+            if not SESSION_NAME.fullmatch(form.get("RoleSessionName", "")):
+                return _sts_error(
+                    400,
+                    "ValidationError",
+                    "1 validation error detected: Value at 'roleSessionName' failed to satisfy "
+                    "constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*",
+                )
             if action == "AssumeRoleWithWebIdentity":
                 if form.get("WebIdentityToken") not in self.web_identity_tokens:
                     return _sts_error(
@@ -206,6 +224,7 @@ class FakeSts:
                 secrets.token_hex(32),
             )
             self.keys.add(key, secret, token)
+            self.issued.append(key)
             expires = (dt.datetime.now(dt.UTC) + self.lifetime).strftime("%Y-%m-%dT%H:%M:%SZ")
             result = f"{action}Result"
             xml = (
