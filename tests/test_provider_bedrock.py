@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import zlib
 from dataclasses import replace
 from typing import Any
@@ -12,6 +13,7 @@ import orjson
 import pytest
 from botocore.eventstream import EventStreamBuffer
 
+from litecursor.config import parse
 from litecursor.errors import (
     RateLimitError,
     UpstreamBadRequestError,
@@ -41,6 +43,7 @@ from litecursor.protocol.types import (
     Usage,
 )
 
+from .fakes import bedrock_upstream
 from .fakes.aws import event, exception
 from .paths import WIRE
 from .wire import assert_split_invariant, decode, summarise
@@ -56,8 +59,12 @@ def read(name: str) -> bytes:
     return (DIR / name).read_bytes()
 
 
-def target(model: str = CLAUDE, **kw: Any) -> Target:
-    return Target("bedrock", model, "https://bedrock-runtime.us-east-1.amazonaws.com", **kw)
+def target(
+    model: str = CLAUDE,
+    api_base: str = "https://bedrock-runtime.us-east-1.amazonaws.com",
+    **kw: Any,
+) -> Target:
+    return Target("bedrock", model, api_base, **kw)
 
 
 # --- the framing ------------------------------------------------------------------------
@@ -121,6 +128,37 @@ def test_the_fakes_frames_are_what_botocore_parses() -> None:
     ref.add_data(raw)
     parsed = [(m.headers[":message-type"], m.payload) for m in ref]
     assert parsed == [("event", b'{"role":"assistant"}'), ("exception", b'{"message":"slow"}')]
+
+
+HI_BODY: dict[str, Any] = {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}
+
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({**HI_BODY, "maxTokens": 5}, 'Unknown parameter in input: "maxTokens"'),
+        ({"messages": [{"role": "user", "content": [{"text": "hi", "cachePoint": {"type": "default"}}]}]},
+         "tagged union"),
+        ({"messages": [{"role": "user", "content": [{"image": {"format": "png"}}]}]},
+         'Missing required parameter in messages[0].content[0].image: "source"'),
+        ({"messages": [{"role": "system", "content": [{"text": "hi"}]}]}, "enum value set: [user, assistant]"),
+        ({**HI_BODY, "inferenceConfig": {"temperature": 1.5}}, "inferenceConfig.temperature"),
+        ({**HI_BODY, "inferenceConfig": {"maxTokens": 0}}, "valid min value: 1"),
+        ({**HI_BODY, "system": [{"cachePoint": {"type": "ephemeral"}}]}, "enum value set: [default]"),
+        ({**HI_BODY, "serviceTier": {"type": "fast"}}, "serviceTier.type"),
+        ({**HI_BODY, "toolConfig": {"tools": [{"toolSpec": {"name": "get weather", "inputSchema": {"json": {"type": "object"}}}}]}},
+         "toolSpec.name"),
+    ],
+)  # fmt: skip
+def test_the_fake_refuses_what_the_converse_api_refuses(body: dict[str, Any], words: str) -> None:
+    with pytest.raises(bedrock_upstream.Invalid, match=re.escape(words)):
+        bedrock_upstream.validate(body, CLAUDE, stream=True)
+
+
+def test_the_fake_takes_the_converse_apis_newer_members() -> None:
+    body = {**HI_BODY, "serviceTier": {"type": "priority"}, "outputConfig": {},
+            "system": [{"text": "Be brief."}, {"cachePoint": {"type": "default", "ttl": "1h"}}]}  # fmt: skip
+    bedrock_upstream.validate(body, CLAUDE, stream=True)
 
 
 # --- the decoder on recorded streams ----------------------------------------------------
@@ -380,6 +418,25 @@ def test_model_ids_are_one_percent_encoded_path_segment() -> None:
         "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Aapplication-inference-profile%2Fabc/converse-stream"
     )
     assert model_family(arn) == "" and model_family(CLAUDE) == "anthropic"
+
+
+@pytest.mark.parametrize(
+    ("region", "url"),
+    [
+        ("us-east-1", "https://bedrock-runtime.us-east-1.amazonaws.com"),
+        ("us-gov-west-1", "https://bedrock-runtime.us-gov-west-1.amazonaws.com"),
+        # the China regions are a partition of their own, under amazonaws.com.cn
+        ("cn-north-1", "https://bedrock-runtime.cn-north-1.amazonaws.com.cn"),
+        ("cn-northwest-1", "https://bedrock-runtime.cn-northwest-1.amazonaws.com.cn"),
+    ],
+)
+def test_the_runtime_endpoint_follows_the_region(region: str, url: str) -> None:
+    params = {"model": f"bedrock/{CLAUDE}", "aws_region_name": region, "api_key": "k"}
+    config = parse({"model_list": [{"model_name": "m", "litellm_params": params}],
+                    "general_settings": {"master_key": "k"}}, environ={})  # fmt: skip
+    assert config.deployments[0].target.api_base == url
+    http = PROVIDER.build_request(chat(Message("user", (TextPart("hi"),))), target(api_base=url))
+    assert http.url == f"{url}/model/{CLAUDE.replace(':', '%3A')}/converse-stream"
 
 
 def test_a_bedrock_api_key_is_a_bearer_token() -> None:

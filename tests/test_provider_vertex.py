@@ -25,8 +25,13 @@ HI = ChatRequest("m", (Message("user", (TextPart("hi"),)),), stream=True)
         ("global", None, "https://aiplatform.googleapis.com/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro"),
         # a bare host (a Private Service Connect endpoint) gets the standard path
         ("europe-west4", "https://vertex.corp.internal/", "https://vertex.corp.internal/v1/projects/p/locations/europe-west4/publishers/google/models/gemini-2.5-pro"),
-        # a whole model URL is used as written, the method appended
+        # a whole model URL (up to `:method`) is used as written, the method appended
         ("us-central1", "https://proxy.corp/vertex/models/gemini-2.5-pro", "https://proxy.corp/vertex/models/gemini-2.5-pro"),
+        ("us-central1", "https://us-central1-aiplatform.googleapis.com/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro/", "https://us-central1-aiplatform.googleapis.com/v1beta1/projects/p/locations/us-central1/publishers/google/models/gemini-2.5-pro"),
+        # a deployed (tuned) model's endpoint too
+        ("europe-west4", "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/endpoints/1234567890", "https://europe-west4-aiplatform.googleapis.com/v1/projects/p/locations/europe-west4/endpoints/1234567890"),
+        # a host with a path prefix (a reverse proxy) gets the standard path after it
+        ("global", "https://gw.corp/google-vertex/", "https://gw.corp/google-vertex/v1/projects/p/locations/global/publishers/google/models/gemini-2.5-pro"),
     ],
 )  # fmt: skip
 def test_model_url(location: str, api_base: str | None, url: str) -> None:
@@ -43,14 +48,18 @@ def test_prefixes_choose_the_adapter() -> None:
     assert spec.adapter == "vertex_anthropic" and model == "claude-sonnet-4-5@20250929"
 
 
-def test_config_builds_the_url_from_project_and_location() -> None:
+@pytest.mark.parametrize(
+    ("location", "host"),
+    [("us-east5", "us-east5-aiplatform.googleapis.com"), ("global", "aiplatform.googleapis.com")],
+)
+def test_config_builds_the_url_from_project_and_location(location: str, host: str) -> None:
     params = {"model": "vertex_ai/claude-opus-4-1@20250805", "vertex_project": "acme",
-              "vertex_location": "us-east5"}  # fmt: skip
+              "vertex_location": location}  # fmt: skip
     config = parse({"model_list": [{"model_name": "m", "litellm_params": params}],
                     "general_settings": {"master_key": "k"}}, environ={})  # fmt: skip
     (d,) = config.deployments
     assert d.target.api_base == (
-        "https://us-east5-aiplatform.googleapis.com/v1/projects/acme/locations/us-east5"
+        f"https://{host}/v1/projects/acme/locations/{location}"
         "/publishers/anthropic/models/claude-opus-4-1@20250805"
     )
     assert d.auth is not None and d.target.api_key is None

@@ -2,40 +2,42 @@
 
 Every request must carry a valid SigV4 signature by a key the fake knows (`AwsKeys`, the same
 secrets the gateway was configured with, or keys its fake STS issued) or the Bedrock API key.
-Bodies are validated as boto3 and the service do: unknown members and unknown content-block
-kinds refused (boto3 refuses them before sending, so a body it could not send never passes),
-roles alternating from a user turn, every toolUse answered by the next turn's toolResult,
+Bodies are validated as boto3 and the service do: first against the Converse API's own model
+(the one AWS's API reference is written from, shipped in botocore as `bedrock-runtime`
+2023-09-30) with boto3's validator, so unknown members, unions with other than one member,
+missing required members, wrong types and lengths are refused as boto3 refuses them before
+sending; then the rules the service adds: enums, name and id patterns, ranges, roles alternating from a user turn, every toolUse answered by the next turn's toolResult,
 toolConfig required with tool blocks, no blank text, Claude's thinking rules, cachePoint only
 for the families with prompt caching (at most 4), `toolResult.status` only for Claude, and
-ConverseStream refusing tools for the families that cannot stream them. Streams are
+ConverseStream refusing tools for the models that cannot stream them (`refuse_stream_tools`),
+with the service's words. Streams are
 `application/vnd.amazon.eventstream`; `Reply.stream_error` ends one with a
 `modelStreamErrorException` message.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import unquote
 
+import botocore.session
 import orjson
 from aiohttp import web
+from botocore.validate import ParamValidator
 
 from .aws import AwsKeys, aws_error, event, exception, json_payload, verify_sigv4
 from .common import FakeUpstream, Reply, ToolCallSpec, split_text
 
-REQUEST = frozenset({
-    "messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig",
-    "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
-    "requestMetadata", "performanceConfig", "serviceTier",
-})  # fmt: skip
-BLOCKS = frozenset({"text", "image", "document", "video", "toolUse", "toolResult", "guardContent",
-                    "cachePoint", "reasoningContent", "citationsContent", "searchResult"})  # fmt: skip
-SYSTEM_BLOCKS = frozenset({"text", "guardContent", "cachePoint"})
-INFERENCE = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
 CLAUDE_EXTRA = frozenset({"thinking", "top_k", "anthropic_beta"})
-ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
-NO_STREAM_TOOLS = ("meta.llama", "mistral.mistral-large", "cohere.command-r")
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
+#: models whose ConverseStream refuses tools, as AWS's feature table and field reports say
+#: (the gateway's own list is tested against this one; a test adds models to it)
+NO_STREAM_TOOLS = ("meta.llama", "mistral.mistral-", "mistral.mixtral", "mistral.pixtral",
+                   "cohere.command-r", "ai21.jamba", "writer.palmyra")  # fmt: skip
+STREAM_TOOLS_REFUSED = "This model doesn't support tool use in streaming mode."
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
         "content_filter": "content_filtered"}  # fmt: skip
 SIGNATURE = "RmFrZUJlZHJvY2tTaWduYXR1cmU="
@@ -51,16 +53,24 @@ def _base(model: str) -> str:
     return rest if head in ("us", "eu", "apac", "global") else name
 
 
-def validate(body: Any, model: str, stream: bool) -> None:
+@functools.cache
+def _operations() -> dict[bool, Any]:
+    """The input shapes of Converse (False) and ConverseStream (True), from the API's model."""
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    return {stream: model.operation_model("ConverseStream" if stream else "Converse").input_shape
+            for stream in (False, True)}  # fmt: skip
+
+
+def validate(
+    body: Any, model: str, stream: bool, refuse_stream_tools: tuple[str, ...] = NO_STREAM_TOOLS
+) -> None:
     if not isinstance(body, dict):
         raise Invalid("Malformed input request, please reformat your input and try again.")
+    report = ParamValidator().validate({**body, "modelId": model}, _operations()[stream])
+    if report.has_errors():
+        raise Invalid(report.generate_report())
     base = _base(model)
     claude, caches = base.startswith("anthropic."), base.startswith(("anthropic.", "amazon.nova"))
-    for key in body:
-        if key not in REQUEST:
-            raise Invalid(
-                f'Unknown parameter in input: "{key}", must be one of: {", ".join(sorted(REQUEST))}'
-            )
     cache_points = orjson.dumps(body).count(b'"cachePoint"')
     if cache_points and not caches:
         raise Invalid(
@@ -68,25 +78,25 @@ def validate(body: Any, model: str, stream: bool) -> None:
         )
     if cache_points > 4:
         raise Invalid(f"A maximum of 4 cache points may be provided. Found {cache_points}.")
+    _cache_points(body)
+    _enum(
+        body.get("serviceTier"), "type", ("priority", "default", "flex", "reserved"), "serviceTier"
+    )
+    _enum(body.get("performanceConfig"), "latency", ("standard", "optimized"), "performanceConfig")
     for j, b in enumerate(body.get("system") or []):
-        _one_of(b, SYSTEM_BLOCKS, f"system.{j}")
         if "text" in b and not str(b["text"]).strip():
             raise Invalid(
                 f"The text field in the SystemContentBlock object at system.{j} is blank."
             )
     inference = body.get("inferenceConfig") or {}
-    for key in inference:
-        if key not in INFERENCE:
-            raise Invalid(f'Unknown parameter in inferenceConfig: "{key}"')
-    if "maxTokens" in inference and (
-        not isinstance(inference["maxTokens"], int) or inference["maxTokens"] < 1
-    ):
-        raise Invalid(
-            "Value at 'inferenceConfig.maxTokens' failed to satisfy constraint: Member must have value greater than or equal to 1"
-        )
-    tools = _tool_config(body.get("toolConfig"), claude)
-    if tools is not None and stream and base.startswith(NO_STREAM_TOOLS):
-        raise Invalid("This model doesn't support tool use in streaming mode.")
+    for key in ("temperature", "topP"):
+        if not 0 <= inference.get(key, 0) <= 1:
+            raise Invalid(
+                f"Value at 'inferenceConfig.{key}' failed to satisfy constraint: Member must have value less than or equal to 1"
+            )
+    tools = _tool_config(body.get("toolConfig"))
+    if tools is not None and stream and base.startswith(refuse_stream_tools):
+        raise Invalid(STREAM_TOOLS_REFUSED)
     extra = body.get("additionalModelRequestFields") or {}
     for key in extra:
         if not claude or key not in CLAUDE_EXTRA:
@@ -97,45 +107,54 @@ def validate(body: Any, model: str, stream: bool) -> None:
     _thinking(body, extra, inference)
 
 
-def _one_of(block: Any, allowed: frozenset[str], where: str) -> str:
-    if not isinstance(block, dict) or len(block) != 1:
+def _enum(value: Any, member: str, allowed: tuple[str, ...], where: str) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict) or set(value) - {member} or value.get(member) not in allowed:
         raise Invalid(
-            f"Invalid length for parameter {where}, value: {len(block) if isinstance(block, dict) else 0}, valid min length: 1"
+            f"Value at '{where}.{member}' failed to satisfy constraint: Member must satisfy enum value set: [{', '.join(allowed)}]"
         )
-    (kind,) = block
-    if kind not in allowed:
-        raise Invalid(
-            f'Unknown parameter in {where}: "{kind}", must be one of: {", ".join(sorted(allowed))}'
-        )
+
+
+def _cache_points(body: Any) -> None:
+    """Every `cachePoint`, wherever it is: `{"type": "default"}`, `ttl` 5m or 1h."""
+    if isinstance(body, list):
+        for item in body:
+            _cache_points(item)
+    elif isinstance(body, dict):
+        point = body.get("cachePoint")
+        if point is not None and (
+            not isinstance(point, dict)
+            or point.get("type") != "default"
+            or set(point) - {"type", "ttl"}
+            or point.get("ttl", "5m") not in ("5m", "1h")
+        ):
+            raise Invalid(
+                "Value at 'cachePoint.type' failed to satisfy constraint: Member must satisfy enum value set: [default]"
+            )
+        for value in body.values():
+            _cache_points(value)
+
+
+def _kind(union: dict[str, Any]) -> str:
+    """The member set in a union (the API's validation made sure there is exactly one)."""
+    (kind,) = union
     return kind
 
 
-def _tool_config(config: Any, claude: bool) -> set[str] | None:
+def _tool_config(config: Any) -> set[str] | None:
     if config is None:
         return None
-    for key in config:
-        if key not in ("tools", "toolChoice"):
-            raise Invalid(f'Unknown parameter in toolConfig: "{key}"')
     names: set[str] = set()
-    for i, t in enumerate(config.get("tools") or []):
-        kind = _one_of(
-            t, frozenset({"toolSpec", "cachePoint", "systemTool"}), f"toolConfig.tools[{i}]"
-        )
-        if kind != "toolSpec":
+    for i, t in enumerate(config["tools"]):
+        if _kind(t) != "toolSpec":
             continue
         spec = t["toolSpec"]
-        for key in spec:
-            if key not in ("name", "description", "inputSchema", "strict"):
-                raise Invalid(f'Unknown parameter in toolConfig.tools[{i}].toolSpec: "{key}"')
-        if not ID.match(str(spec.get("name", ""))):
+        if not TOOL_NAME.fullmatch(str(spec.get("name", ""))):
             raise Invalid(
                 f"Value at 'toolConfig.tools.{i + 1}.member.toolSpec.name' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_-]+"
             )
-        if "description" in spec and not spec["description"]:
-            raise Invalid(
-                f"Value at 'toolConfig.tools.{i + 1}.member.toolSpec.description' failed to satisfy constraint: Member must have length greater than or equal to 1"
-            )
-        schema = (spec.get("inputSchema") or {}).get("json")
+        schema = spec["inputSchema"]["json"]
         if not isinstance(schema, dict) or schema.get("type") != "object":
             raise Invalid(
                 f"The value at toolConfig.tools.{i}.toolSpec.inputSchema.json.type must be object"
@@ -144,10 +163,8 @@ def _tool_config(config: Any, claude: bool) -> set[str] | None:
     if not names:
         raise Invalid("The toolConfig field must have at least one tool.")
     choice = config.get("toolChoice")
-    if choice is not None:
-        kind = _one_of(choice, frozenset({"auto", "any", "tool"}), "toolConfig.toolChoice")
-        if kind == "tool" and choice["tool"].get("name") not in names:
-            raise Invalid("The tool specified in toolChoice is not in the tool list.")
+    if choice is not None and _kind(choice) == "tool" and choice["tool"]["name"] not in names:
+        raise Invalid("The tool specified in toolChoice is not in the tool list.")
     return names
 
 
@@ -158,9 +175,11 @@ def _messages(messages: Any, has_tools: bool, claude: bool) -> None:
         )
     pending: list[str] = []
     for i, m in enumerate(messages):
-        role = m.get("role")
-        if role not in ("user", "assistant") or set(m) - {"role", "content"}:
-            raise Invalid(f"Unknown parameter in messages[{i}]")
+        role = m["role"]
+        if role not in ("user", "assistant"):
+            raise Invalid(
+                f"Value at 'messages.{i + 1}.member.role' failed to satisfy constraint: Member must satisfy enum value set: [user, assistant]"
+            )
         if i == 0 and role != "user":
             raise Invalid(
                 "A conversation must start with a user message. Try again with a conversation that starts with a user message."
@@ -176,7 +195,7 @@ def _messages(messages: Any, has_tools: bool, claude: bool) -> None:
             )
         uses, results = [], []
         for j, b in enumerate(content):
-            kind = _one_of(b, BLOCKS, f"messages[{i}].content[{j}]")
+            kind = _kind(b)
             where = f"messages.{i}.content.{j}"
             if kind == "text" and not str(b["text"]).strip():
                 raise Invalid(
@@ -184,9 +203,7 @@ def _messages(messages: Any, has_tools: bool, claude: bool) -> None:
                 )
             if kind == "image":
                 img = b["image"]
-                if img.get("format") not in ("png", "jpeg", "gif", "webp") or "bytes" not in (
-                    img.get("source") or {}
-                ):
+                if img["format"] not in ("png", "jpeg", "gif", "webp"):
                     raise Invalid(f"The format of the image at {where} is not supported.")
             if kind in ("toolUse", "toolResult") and not has_tools:
                 raise Invalid(
@@ -196,8 +213,9 @@ def _messages(messages: Any, has_tools: bool, claude: bool) -> None:
                 use = b["toolUse"]
                 if (
                     role != "assistant"
-                    or not ID.match(str(use.get("toolUseId", "")))
-                    or not isinstance(use.get("input"), dict)
+                    or not TOOL_USE_ID.fullmatch(use["toolUseId"])
+                    or not TOOL_NAME.fullmatch(use["name"])
+                    or not isinstance(use["input"], dict)
                 ):
                     raise Invalid(f"The toolUse block at {where} is invalid.")
                 uses.append(use["toolUseId"])
@@ -207,15 +225,13 @@ def _messages(messages: Any, has_tools: bool, claude: bool) -> None:
                     raise Invalid(
                         "This model doesn't support the toolResult.status field. Remove toolResult.status and try again."
                     )
-                if not result.get("content"):
-                    raise Invalid(f"The content field in the toolResult at {where} is empty.")
-                for k, c in enumerate(result["content"]):
-                    _one_of(
-                        c,
-                        frozenset({"json", "text", "image", "document", "video"}),
-                        f"{where}.toolResult.content[{k}]",
+                if result.get("status", "success") not in ("success", "error"):
+                    raise Invalid(
+                        f"Value at '{where}.toolResult.status' failed to satisfy constraint: Member must satisfy enum value set: [success, error]"
                     )
-                results.append(result.get("toolUseId"))
+                if not result["content"]:
+                    raise Invalid(f"The content field in the toolResult at {where} is empty.")
+                results.append(result["toolUseId"])
             if kind == "reasoningContent" and (role != "assistant" or not claude):
                 raise Invalid(f"The model doesn't support reasoningContent at {where}.")
         if role == "user":
@@ -350,8 +366,17 @@ def render_body(reply: Reply) -> dict[str, Any]:
             "metrics": {"latencyMs": 42}}  # fmt: skip
 
 
-def make_app(fake: FakeUpstream, keys: AwsKeys, *, api_key: str | None = None) -> web.Application:
-    """The fake on `/model/{modelId}/converse[-stream]`; `api_key` is a Bedrock API key it takes."""
+def make_app(
+    fake: FakeUpstream,
+    keys: AwsKeys,
+    *,
+    api_key: str | None = None,
+    refuse_stream_tools: tuple[str, ...] = NO_STREAM_TOOLS,
+    prefix: str = "",
+) -> web.Application:
+    """The fake on `/model/{modelId}/converse[-stream]`; `api_key` is a Bedrock API key it
+    takes; `refuse_stream_tools`: model id prefixes whose ConverseStream refuses tools;
+    `prefix`: the path of a proxy in front of it."""
 
     async def converse(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -373,7 +398,10 @@ def make_app(fake: FakeUpstream, keys: AwsKeys, *, api_key: str | None = None) -
             if problem is not None:
                 return aws_error(*problem)
         # the model id is one percent-encoded segment of the raw path, as AWS signs it
-        segments = request.raw_path.split("?", 1)[0].split("/")
+        path = request.raw_path.split("?", 1)[0]
+        if not path.startswith(prefix + "/"):
+            return aws_error(404, "UnknownOperationException", "Unknown operation")
+        segments = path.removeprefix(prefix).split("/")
         if (
             len(segments) != 4
             or segments[1] != "model"
@@ -386,7 +414,7 @@ def make_app(fake: FakeUpstream, keys: AwsKeys, *, api_key: str | None = None) -
                 400, "ValidationException", "The provided model identifier is invalid."
             )
         try:
-            validate(body, model, stream)
+            validate(body, model, stream, refuse_stream_tools)
         except Invalid as e:
             return aws_error(400, "ValidationException", str(e))
         resp = await fake.before_reply(request)

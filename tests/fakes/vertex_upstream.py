@@ -3,16 +3,19 @@
 `GoogleTokens` is the token endpoint (`POST /token`: the JWT-bearer grant, checked against the
 service account's public key, and the refresh-token grant) and the metadata server
 (`GET /computeMetadata/v1/instance/service-accounts/default/token`); the Vertex app accepts
-only the unexpired access tokens it issued. URLs must be the model resource,
-`/v1/projects/{project}/locations/{location}/publishers/{google|anthropic}/models/{model}:{method}`,
-for the project and location it serves. Gemini bodies are checked by the Gemini fake's
-validation; Claude bodies by the Anthropic fake's, plus Vertex's envelope (`anthropic_version:
-"vertex-2023-10-16"`, no `model`).
+only the unexpired access tokens it issued. URLs must be the model resource as Google's REST
+reference writes it, `/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/
+{google|anthropic}/models/{model}:{method}`, for the project and location it serves (a region
+or `global`; the host that goes with it, `{region}-aiplatform.googleapis.com` or
+`aiplatform.googleapis.com`, is unit-tested, as the fake runs on loopback). Gemini bodies are
+checked by the Gemini fake's validation; Claude bodies by the Anthropic fake's, plus Vertex's
+envelope (`anthropic_version: "vertex-2023-10-16"`, no `model`).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -127,9 +130,31 @@ def _unauthenticated() -> web.Response:
     )
 
 
+#: the API versions Vertex AI serves the publisher models on
+VERSIONS = ("v1", "v1beta1")
+#: a Vertex region (`us-east5`, `europe-west4`, `asia-northeast1`) or the global endpoint
+LOCATION = re.compile(r"[a-z]+-[a-z]+[0-9]+|global")
+#: publisher model ids: `gemini-2.5-flash`, `claude-sonnet-4-5@20250929`
+MODEL_ID = re.compile(r"[a-z0-9][a-z0-9.-]*(@[a-z0-9]+)?")
+METHODS = {
+    "google": ("generateContent", "streamGenerateContent"),
+    "anthropic": ("rawPredict", "streamRawPredict"),
+}
+
+
 def make_app(
-    fake: FakeUpstream, tokens: GoogleTokens, *, project: str, location: str
+    fake: FakeUpstream,
+    tokens: GoogleTokens,
+    *,
+    project: str,
+    location: str,
+    prefix: str = "",
 ) -> web.Application:
+    """The fake for one project and location. Only the REST shapes Vertex serves get an answer:
+    `/{v1|v1beta1}/projects/{project}/locations/{location}/publishers/{publisher}/models/
+    {model}:{method}`, the methods each publisher's models have, `alt` the only query
+    parameter (and only for Gemini). `prefix`: a reverse proxy's path in front of it."""
+
     async def predict(request: web.Request) -> web.StreamResponse:
         raw = await request.read()
         try:
@@ -141,31 +166,63 @@ def make_app(
         if not auth.startswith("Bearer ") or not tokens.valid(auth[7:]):
             return _unauthenticated()
         m = request.match_info
+        if m["version"] not in VERSIONS:
+            return _not_found(request.path)
+        if not LOCATION.fullmatch(m["location"]):
+            return gemini_upstream._error(
+                400, "INVALID_ARGUMENT", f"Unsupported location {m['location']!r}."
+            )
         if (m["project"], m["location"]) != (project, location):
             return gemini_upstream._error(
                 403, "PERMISSION_DENIED", f"Permission denied on resource project {m['project']}."
             )
         model, _, method = m["call"].rpartition(":")
-        if m["publisher"] == "google":
+        publisher = m["publisher"]
+        if publisher not in METHODS or not MODEL_ID.fullmatch(model):
+            return gemini_upstream._error(
+                404,
+                "NOT_FOUND",
+                f"Publisher Model `projects/{project}/locations/{location}/publishers/"
+                f"{publisher}/models/{model}` not found.",
+            )
+        if method not in METHODS[publisher]:
+            return _not_found(request.path)
+        allowed = {"alt"} if publisher == "google" else set()
+        unknown = set(request.query) - allowed
+        if unknown or request.query.get("alt", "json") not in ("json", "sse"):
+            name = sorted(unknown)[0] if unknown else "alt"
+            return gemini_upstream._error(
+                400,
+                "INVALID_ARGUMENT",
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query '
+                "parameter.",
+            )
+        if publisher == "google":
             return await _gemini(request, fake, body, model, method)
-        if m["publisher"] == "anthropic":
-            return await _claude(request, fake, body, model, method)
-        return gemini_upstream._error(
-            404, "NOT_FOUND", f"Publisher model {m['publisher']} not found."
-        )
+        return await _claude(request, fake, body, model, method)
 
     app = web.Application()
     app.router.add_post(
-        "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{call}", predict
+        prefix + "/{version}/projects/{project}/locations/{location}/publishers/{publisher}"
+        "/models/{call}",
+        predict,
     )
     return app
+
+
+def _not_found(path: str) -> web.Response:
+    """Google's front end for a URL no API serves: an HTML 404, as the real one sends."""
+    return web.Response(
+        status=404,
+        text=f"<!DOCTYPE html><title>Error 404 (Not Found)!!1</title><p>The requested URL "
+        f"<code>{path}</code> was not found on this server.",
+        content_type="text/html",
+    )
 
 
 async def _gemini(
     request: web.Request, fake: FakeUpstream, body: Any, model: str, method: str
 ) -> web.StreamResponse:
-    if method not in ("generateContent", "streamGenerateContent"):
-        return gemini_upstream._error(400, "INVALID_ARGUMENT", f"Unknown method {method}.")
     try:
         gemini_upstream.validate(body, model)
     except gemini_upstream.Invalid as exc:
@@ -193,8 +250,6 @@ async def _claude(
     def invalid(message: str) -> web.Response:
         return anthropic_upstream._error(400, "invalid_request_error", message)
 
-    if method not in ("rawPredict", "streamRawPredict"):
-        return invalid(f"Unknown method {method}.")
     if not isinstance(body, dict):
         return invalid("There was an error parsing the body")
     if body.get("anthropic_version") != "vertex-2023-10-16":

@@ -42,8 +42,10 @@ def vertex_host(location: str) -> str:
 def vertex_model_url(
     project: str, location: str, publisher: str, model: str, api_base: str | None = None
 ) -> str:
-    """The model's URL up to `:method`. `api_base` (a private or regional endpoint) is either a
-    bare host, which gets the standard path, or that whole URL already, as LiteLLM reads it."""
+    """The model's URL up to `:method`. `api_base` (a private or regional endpoint, a proxy)
+    is either that whole URL already, as LiteLLM reads it (it ends with the model's
+    `/models/{model}`, or a deployed model's `/endpoints/{id}`), or a base: a bare host, or a
+    host and path prefix, which gets the standard path."""
     path = (
         f"/{API_VERSION}/projects/{quote(project, safe='')}/locations/{quote(location, safe='')}"
         f"/publishers/{publisher}/models/{quote(model, safe='@')}"
@@ -51,9 +53,10 @@ def vertex_model_url(
     if api_base is None:
         return f"https://{vertex_host(location)}{path}"
     base = api_base.rstrip("/")
-    if urlsplit(base).path in ("", "/"):
-        return base + path
-    return base
+    segments = urlsplit(base).path.split("/")
+    if len(segments) >= 3 and segments[-2] in ("models", "endpoints") and segments[-1]:
+        return base
+    return base + path
 
 
 def _headers(target: Target) -> dict[str, str]:
