@@ -448,8 +448,23 @@ def test_a_bedrock_api_key_is_a_bearer_token() -> None:
 
 def test_tools_to_a_model_that_cannot_stream_them_go_through_converse() -> None:
     req = chat(Message("user", (TextPart("Paris?"),)), tools=(WEATHER,))
-    assert not streams_tools(LLAMA) and streams_tools(CLAUDE)
+    assert not streams_tools(target(LLAMA)) and streams_tools(target(CLAUDE))
     assert PROVIDER.build_request(req, target(LLAMA)).url.endswith("/converse")
     assert isinstance(PROVIDER.stream_decoder(req, target(LLAMA)), ConverseBodyDecoder)
     no_tools = chat(Message("user", (TextPart("hi"),)))
     assert PROVIDER.build_request(no_tools, target(LLAMA)).url.endswith("/converse-stream")
+
+
+def test_a_refusal_of_streamed_tools_retargets_to_converse_and_nothing_else_does() -> None:
+    req = chat(Message("user", (TextPart("Paris?"),)), tools=(WEATHER,))
+    body = b'{"message": "This model doesn\'t support tool use in streaming mode."}'
+    refusal = PROVIDER.decode_error(400, {}, body)
+    model = "deepseek.v3-v1:0"  # not on the list
+    better = PROVIDER.retarget(refusal, req, target(model))
+    assert better is not None and better.options.stream_tools is False
+    assert PROVIDER.build_request(req, better).url.endswith("/converse")
+    assert isinstance(PROVIDER.stream_decoder(req, better), ConverseBodyDecoder)
+    assert PROVIDER.retarget(refusal, req, better) is None  # once
+    assert PROVIDER.retarget(refusal, dataclasses.replace(req, stream=False), target(model)) is None
+    other = PROVIDER.decode_error(400, {}, b'{"message": "Malformed input request"}')
+    assert PROVIDER.retarget(other, req, target(model)) is None

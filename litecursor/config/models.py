@@ -51,6 +51,7 @@ LITELLM_PARAMS = frozenset(
         "thinking_budget",
         "safety_settings",
         "stream_usage",
+        "stream_tools",
         *VERTEX_KEYS,
         *AWS_KEYS,
         # prices overriding the shipped table (LiteLLM's names; pricing/cost.py)
@@ -245,10 +246,14 @@ def _options(p: ValueReader, lp: dict[str, Any], path: str, prompt_caching: bool
     stream_usage = lp.get("stream_usage", True)
     if not isinstance(stream_usage, bool):
         raise ConfigError(f"{path}.stream_usage", "must be true or false")
+    stream_tools = lp.get("stream_tools")
+    if stream_tools is not None and not isinstance(stream_tools, bool):
+        raise ConfigError(f"{path}.stream_tools", "must be true or false")
     return AdapterOptions(
         thinking_budget=p.opt_int(lp, "thinking_budget", f"{path}.thinking_budget"),
         safety_settings=None if safety is None else tuple(safety),
         stream_usage=stream_usage,
         prompt_caching=prompt_caching,
         mock_delay=p.opt_num(lp, "mock_delay", f"{path}.mock_delay") or 0.0,
+        stream_tools=stream_tools,
     )

@@ -16,6 +16,7 @@ import logging
 import random
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,7 +31,7 @@ from ..errors import (
     NoDeploymentAvailableError,
     RateLimitError,
 )
-from ..protocol.providers import get_provider
+from ..protocol.providers import Provider, Target, get_provider
 from ..protocol.providers.base import retry_after_seconds
 from ..protocol.types import ChatRequest, Event, StreamError
 from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
@@ -138,6 +139,9 @@ class Router:
         #: called when a deployment starts cooling down (metrics, alerts); never raises
         #: into the router
         self.on_cooldown: list[Callable[[Cooldown], None]] = []
+        #: what serving taught about a deployment's model (a Bedrock model refusing tools in
+        #: ConverseStream): the target it is asked with from then on, by deployment id
+        self.learned: dict[str, Target] = {}
 
     def _coolable_ids(self) -> frozenset[str]:
         """Deployments worth cooling down: those with another deployment in their group, or
@@ -332,22 +336,16 @@ class Router:
         ended = False
         last: list[Event] = []
         try:
-            http = provider.build_request(req, d.target)
-            auth = self.auth.get(d.id)
-            async with self.client.open(http, self.timeouts(d, req.stream), auth) as resp:
-                del http
-                if resp.status >= 400:
-                    body = await resp.read()
-                    run.hint = retry_after_seconds(resp.headers)
-                    raise provider.decode_error(resp.status, resp.headers, body)
+            async with AsyncExitStack() as exchange:
+                resp, target = await self._send(exchange, d, provider, req, run)
                 if not req.stream:
-                    last = provider.decode_response(await resp.read(), req, d.target)
+                    last = provider.decode_response(await resp.read(), req, target)
                     raise_early_error(last)
                     state.latency(d.id, clock.now() - start)
                     run.yielded = True
                     yield last
                 else:
-                    decoder = provider.open_decoder(req, d.target)
+                    decoder = provider.open_decoder(req, target)
                     del req  # the decoder has what it needs (see `_Run.request`)
                     async for data in resp.chunks():
                         events = decoder.feed(data)
@@ -383,6 +381,53 @@ class Router:
             if not ended:  # cancelled, or the caller stopped reading
                 observer.attempt_ended(None, cancelled=True)
             state.end(d.id)
+
+    async def _send(
+        self,
+        exchange: AsyncExitStack,
+        d: Deployment,
+        provider: Provider,
+        req: ChatRequest,
+        run: _Run,
+    ) -> tuple[UpstreamResponse, Target]:
+        """Sends `req` to `d` (the response entered on `exchange`) and returns the answer with
+        the target it was asked with. An error status is raised as the provider's error,
+        unless the provider knows another way to ask the model (`Provider.retarget`): then
+        `req` goes again that way, once, and the model is asked that way from then on."""
+        target = self.learned.get(d.id, d.target)
+        timeouts = self.timeouts(d, req.stream)
+        auth = self.auth.get(d.id)
+        retried = False
+        while True:
+            opened = self.client.open(provider.build_request(req, target), timeouts, auth)
+            resp = await exchange.enter_async_context(opened)
+            if resp.status < 400:
+                return resp, target
+            body = await resp.read()
+            run.hint = retry_after_seconds(resp.headers)
+            error = provider.decode_error(resp.status, resp.headers, body)
+            better = None if retried else provider.retarget(error, req, target)
+            if better is None:
+                raise error
+            await exchange.aclose()  # the refusal is read: its connection goes back to the pool
+            self._learn(d, provider, error, req)
+            target, retried = better, True
+
+    def _learn(
+        self, d: Deployment, provider: Provider, error: LitecursorError, req: ChatRequest
+    ) -> None:
+        """Every deployment of `d`'s model is asked the way its refusal taught."""
+        log.warning(
+            "deployment '%s': model %s refused the request as sent (%s); asking it another way "
+            "from now on",
+            d.id, d.target.model, error.message,
+        )  # fmt: skip
+        for other in self.config.deployments:
+            if other.adapter == d.adapter and other.target.model == d.target.model:
+                current = self.learned.get(other.id, other.target)
+                better = provider.retarget(error, req, current)
+                if better is not None:
+                    self.learned[other.id] = better
 
     def _failed(
         self,

@@ -33,10 +33,9 @@ from .common import FakeUpstream, Reply, ToolCallSpec, split_text
 CLAUDE_EXTRA = frozenset({"thinking", "top_k", "anthropic_beta"})
 TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 TOOL_USE_ID = re.compile(r"[a-zA-Z0-9_.:-]{1,64}")
-#: models whose ConverseStream refuses tools, as AWS's feature table and field reports say
-#: (the gateway's own list is tested against this one; a test adds models to it)
-NO_STREAM_TOOLS = ("meta.llama", "mistral.mistral-", "mistral.mixtral", "mistral.pixtral",
-                   "cohere.command-r", "ai21.jamba", "writer.palmyra")  # fmt: skip
+#: models whose ConverseStream refuses tools, as measured against the service (a test adds more)
+NO_STREAM_TOOLS = ("meta.llama", "mistral.mistral-large", "mistral.mistral-small",
+                   "mistral.pixtral", "cohere.command-r", "writer.palmyra", "ai21.jamba")  # fmt: skip
 STREAM_TOOLS_REFUSED = "This model doesn't support tool use in streaming mode."
 STOP = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
         "content_filter": "content_filtered"}  # fmt: skip

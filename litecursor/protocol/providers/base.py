@@ -52,6 +52,10 @@ class AdapterOptions:
     prompt_caching: bool = True
     #: mock/: seconds between streamed chunks
     mock_delay: float = 0.0
+    #: Bedrock: whether ConverseStream takes tools for this model (None: by AWS's table of
+    #: models; a model that refuses them is learned as False); without, a streamed request
+    #: with tools goes through Converse
+    stream_tools: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,13 @@ class Provider(ABC):
     @abstractmethod
     def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
         """The events of one whole non-streaming response."""
+
+    def retarget(self, error: LitecursorError, req: ChatRequest, target: Target) -> Target | None:
+        """When `error` says the model lacks a way of being asked that its settings assumed
+        (Bedrock's ConverseStream refusing tools for a model not known to), the settings that
+        ask it the way it takes; the caller sends `req` again with them, once, and keeps them
+        for the model. None for any other error."""
+        return None
 
     def decode_error(self, status: int, headers: Mapping[str, str], body: bytes) -> LitecursorError:
         """Map an HTTP error response to the client-facing error. Reads the common

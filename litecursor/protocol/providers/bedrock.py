@@ -19,10 +19,15 @@ Model ids may carry a cross-region prefix (`us.anthropic.…`) or be ARNs; the f
 from the id. An application inference profile ARN names no family: it gets the generic
 features (no thinking, no caching), like any family this module does not know.
 
-Some families refuse tools in ConverseStream ("This model doesn't support tool use in
-streaming mode.": Meta Llama, Mistral Large/Small, Cohere Command R). A streamed request with
-tools to them goes to Converse instead, and `ConverseBodyDecoder` turns the whole answer into
-the stream the client asked for.
+Some models refuse tools in ConverseStream ("This model doesn't support tool use in streaming
+mode."). A streamed request with tools to them goes to Converse instead, and
+`ConverseBodyDecoder` turns the whole answer into the stream the client asked for. Which ones:
+AWS's table of the Converse API's models and features (its "Streaming tool use" column says
+no for the Meta Llama, Mistral Large and Small and Cohere Command R rows), and the service
+measured refusing every Meta Llama, Mistral's Pixtral, Writer's Palmyra and AI21's Jamba
+(whatever the table says of Jamba); `stream_tools` in `litellm_params` decides it for a
+deployment. A model outside the list that answers the refusal is asked through Converse at
+once, and from then on (`retarget`).
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from urllib.parse import quote
 
 import orjson
 
-from ...errors import LitecursorError
+from ...errors import LitecursorError, UpstreamBadRequestError
 from ..types import ChatRequest, Event
 from .anthropic import build_messages_body
 from .base import HttpRequest, Provider, Target, join_url
@@ -49,13 +54,18 @@ __all__ = ["BedrockProvider", "build_converse_body", "model_family", "streams_to
 
 #: the first segment of cross-region inference profile ids
 _REGIONS = frozenset({"us", "eu", "apac", "us-gov", "global", "jp", "au", "ca"})
-#: families whose ConverseStream refuses tools (AWS's "supported models and features" table)
+#: models whose ConverseStream refuses tools (see the module's docstring)
 _NO_STREAM_TOOLS = (
     "meta.llama",
     "mistral.mistral-large",
     "mistral.mistral-small",
+    "mistral.pixtral",
     "cohere.command-r",
+    "writer.palmyra",
+    "ai21.jamba",
 )
+#: the service's words when ConverseStream refuses tools for a model
+STREAM_TOOLS_REFUSED = "doesn't support tool use in streaming mode"
 #: Claude models without prompt caching or extended thinking on Bedrock
 _CLAUDE_BEFORE_CACHING = ("claude-v2", "claude-instant", "claude-3-sonnet", "claude-3-haiku",
                           "claude-3-opus", "claude-3-5-sonnet")  # fmt: skip
@@ -84,9 +94,11 @@ def model_family(model_id: str) -> str:
     return head if sep else ""
 
 
-def streams_tools(model_id: str) -> bool:
-    """Whether ConverseStream takes tools for this model."""
-    return not base_model(model_id).startswith(_NO_STREAM_TOOLS)
+def streams_tools(target: Target) -> bool:
+    """Whether ConverseStream takes tools for the target's model."""
+    if target.options.stream_tools is not None:
+        return target.options.stream_tools
+    return not base_model(target.model).startswith(_NO_STREAM_TOOLS)
 
 
 def _claude_with(model_id: str, excluded: tuple[str, ...]) -> bool:
@@ -216,7 +228,7 @@ def build_converse_body(req: ChatRequest, target: Target) -> dict[str, Any]:
 
 def _uses_converse(req: ChatRequest, target: Target) -> bool:
     """A streamed request that must go to Converse: tools, to a model that refuses them streamed."""
-    return req.stream and bool(req.tools) and not streams_tools(target.model)
+    return req.stream and bool(req.tools) and not streams_tools(target)
 
 
 class BedrockProvider(Provider):
@@ -247,3 +259,16 @@ class BedrockProvider(Provider):
 
     def decode_error(self, status: int, headers: Mapping[str, str], body: bytes) -> LitecursorError:
         return decode_bedrock_error(status, headers, body)
+
+    def retarget(self, error: LitecursorError, req: ChatRequest, target: Target) -> Target | None:
+        """A model that refused tools in ConverseStream is asked through Converse."""
+        if (
+            isinstance(error, UpstreamBadRequestError)
+            and STREAM_TOOLS_REFUSED in error.message
+            and req.stream
+            and req.tools
+            and streams_tools(target)
+        ):
+            options = dataclasses.replace(target.options, stream_tools=False)
+            return dataclasses.replace(target, options=options)
+        return None
