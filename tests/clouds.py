@@ -46,14 +46,14 @@ def service_account(tokens: GoogleTokens, email: str = SA_EMAIL) -> dict[str, An
     }
 
 
-async def bedrock(
-    server: AiohttpServer, *, api_key: str | None = None
-) -> tuple[FakeUpstream, AwsKeys, str]:
-    """The Bedrock fake on loopback, knowing the test's key pair: (state, keys, endpoint)."""
+async def bedrock(server: AiohttpServer, **options: Any) -> tuple[FakeUpstream, AwsKeys, str]:
+    """The Bedrock fake on loopback, knowing the test's key pair: (state, keys, endpoint).
+    `options`: `bedrock_upstream.make_app`'s (an API key, the models refusing streamed tools,
+    a proxy's path prefix)."""
     keys = AwsKeys(region=AWS_REGION)
     keys.add(AWS_KEY_ID, AWS_SECRET)
     fake = FakeUpstream()
-    app = await server(bedrock_upstream.make_app(fake, keys, api_key=api_key))
+    app = await server(bedrock_upstream.make_app(fake, keys, **options))
     return fake, keys, str(app.make_url("")).rstrip("/")
 
 

@@ -60,6 +60,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPat
 
 
 @pytest.fixture
+def reread(monkeypatch: pytest.MonkeyPatch) -> float:
+    """Seconds between the gateway's reads of botocore's refreshable credentials, made short
+    so a test sees the next read (two minutes in production)."""
+    monkeypatch.setattr("litecursor.clouds.aws.REREAD", 0.2)
+    return 0.2
+
+
+@pytest.fixture
 async def fake_openai(aiohttp_server: Any) -> tuple[FakeUpstream, str]:
     """A strict fake OpenAI Chat API; returns (state, api_base)."""
     from .fakes.openai_upstream import make_app

@@ -30,14 +30,6 @@ JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Z2F0ZXdheSJ9
 JWT_ROTATED = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Z2F0ZXdheSJ9.c2lnLTI"
 
 
-@pytest.fixture
-def reread(monkeypatch: pytest.MonkeyPatch) -> float:
-    """Seconds between the gateway's reads of botocore's refreshable credentials, made short
-    so a test sees the next read (two minutes in production)."""
-    monkeypatch.setattr("litecursor.clouds.aws.REREAD", 0.2)
-    return 0.2
-
-
 async def sts(server: AiohttpServer, keys: AwsKeys, *tokens: str) -> tuple[FakeSts, str]:
     """The fake STS, trusting `tokens` as web identities: (state, endpoint)."""
     fake = FakeSts(keys, web_identity_tokens=set(tokens))

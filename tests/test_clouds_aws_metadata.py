@@ -23,14 +23,6 @@ from .upstreams import AiohttpServer
 POD_TOKEN = "eks-pod-identity-token-0123456789"
 
 
-@pytest.fixture
-def reread(monkeypatch: pytest.MonkeyPatch) -> float:
-    """Seconds between the gateway's reads of botocore's refreshable credentials, made short
-    so a test sees the next read (two minutes in production)."""
-    monkeypatch.setattr("litecursor.clouds.aws.REREAD", 0.2)
-    return 0.2
-
-
 def closed_port_url(path: str) -> str:
     """A loopback URL nothing listens on: the endpoint is down."""
     with socket.socket() as s:

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from .clouds import bedrock_params
+from .clouds import bedrock, bedrock_params
 from .conftest import CloudGateway, GatewayFactory
 from .fakes import bedrock_upstream
-from .fakes.aws import AwsKeys
 from .fakes.common import FakeUpstream, Reply, ToolCallSpec
 from .harness import WEATHER, finish_reasons, tool_calls_of
-from .upstreams import AWS_KEY_ID, AWS_REGION, AWS_SECRET, MODEL, AiohttpServer
+from .upstreams import AWS_KEY_ID, AWS_SECRET, MODEL, AiohttpServer
 
 #: a model outside the gateway's list, which this fake's ConverseStream refuses tools for
 NEWCOMER = "us.deepseek.v3-v1:0"
@@ -28,15 +27,14 @@ TOOLS = {"model": MODEL, "stream": True, "tools": [WEATHER],
          "messages": [{"role": "user", "content": "Weather in Paris?"}]}  # fmt: skip
 
 
-async def bedrock(server: AiohttpServer, *refusing: str) -> tuple[FakeUpstream, str]:
-    """The Bedrock fake, its ConverseStream refusing tools for its usual models and `refusing`."""
-    keys = AwsKeys(region=AWS_REGION)
-    keys.add(AWS_KEY_ID, AWS_SECRET)
-    fake = FakeUpstream()
+async def bedrock_refusing(server: AiohttpServer, *refusing: str) -> tuple[FakeUpstream, str]:
+    """The Bedrock fake, its ConverseStream refusing tools for its usual models and `refusing`,
+    answering with a tool call."""
+    fake, _, endpoint = await bedrock(
+        server, refuse_stream_tools=(*bedrock_upstream.NO_STREAM_TOOLS, *refusing)
+    )
     fake.default_reply = Reply(tool_calls=[CALL])
-    refuse = (*bedrock_upstream.NO_STREAM_TOOLS, *refusing)
-    app = await server(bedrock_upstream.make_app(fake, keys, refuse_stream_tools=refuse))
-    return fake, str(app.make_url("")).rstrip("/")
+    return fake, endpoint
 
 
 def params(endpoint: str, model: str, **kw: Any) -> dict[str, Any]:
@@ -74,7 +72,7 @@ async def test_listed_models_are_asked_through_converse_and_streamed(
     cloud_gateway: CloudGateway,
     aws_env: pytest.MonkeyPatch,
 ) -> None:
-    fake, endpoint = await bedrock(aiohttp_server)
+    fake, endpoint = await bedrock_refusing(aiohttp_server)
     gw = await cloud_gateway(params(endpoint, model))
     assert_streamed_call(*await gw.chat(TOOLS))
     assert operations(fake) == ["converse"]  # never a refused ConverseStream first
@@ -86,7 +84,7 @@ async def test_a_model_that_refuses_is_asked_again_through_converse_and_remember
     aws_env: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    fake, endpoint = await bedrock(aiohttp_server, NEWCOMER.removeprefix("us."))
+    fake, endpoint = await bedrock_refusing(aiohttp_server, NEWCOMER.removeprefix("us."))
     # two deployments of the model: what one learns, the other knows
     gw = await gateway_factory(
         [{"model_name": MODEL, "litellm_params": params(endpoint, NEWCOMER)},
@@ -108,7 +106,7 @@ async def test_a_model_that_refuses_is_asked_again_through_converse_and_remember
 async def test_a_converse_failure_after_the_refusal_is_the_clients_error_and_not_retried(
     aiohttp_server: AiohttpServer, cloud_gateway: CloudGateway, aws_env: pytest.MonkeyPatch
 ) -> None:
-    fake, endpoint = await bedrock(aiohttp_server, NEWCOMER.removeprefix("us."))
+    fake, endpoint = await bedrock_refusing(aiohttp_server, NEWCOMER.removeprefix("us."))
     fake.faults.status, fake.faults.times = 400, 1
     fake.faults.body = b'{"message": "This model doesn\'t support tool use."}'
     fake.faults.headers = {"x-amzn-ErrorType": "ValidationException:http://internal.amazon.com/"}
@@ -136,12 +134,8 @@ async def test_stream_tools_in_litellm_params_overrides_the_list(
     cloud_gateway: CloudGateway,
     aws_env: pytest.MonkeyPatch,
 ) -> None:
-    keys = AwsKeys(region=AWS_REGION)
-    keys.add(AWS_KEY_ID, AWS_SECRET)
-    fake = FakeUpstream()
+    fake, _, endpoint = await bedrock(aiohttp_server, refuse_stream_tools=refusing)
     fake.default_reply = Reply(tool_calls=[CALL])
-    app = bedrock_upstream.make_app(fake, keys, refuse_stream_tools=refusing)
-    endpoint = str((await aiohttp_server(app)).make_url("")).rstrip("/")
     gw = await cloud_gateway(params(endpoint, model, stream_tools=stream_tools))
     assert_streamed_call(*await gw.chat(TOOLS))
     assert operations(fake) == [expected]

@@ -12,19 +12,11 @@ from typing import Any
 import orjson
 import pytest
 
-from .clouds import HI, bedrock_params, service_account
+from .clouds import HI, bedrock, bedrock_params, service_account
 from .conftest import CloudGateway
-from .fakes import bedrock_upstream, vertex_upstream
-from .fakes.aws import AwsKeys
+from .fakes import vertex_upstream
 from .fakes.common import FakeUpstream
-from .upstreams import (
-    AWS_KEY_ID,
-    AWS_REGION,
-    AWS_SECRET,
-    VERTEX_LOCATION,
-    VERTEX_PROJECT,
-    AiohttpServer,
-)
+from .upstreams import AWS_KEY_ID, AWS_SECRET, VERTEX_LOCATION, VERTEX_PROJECT, AiohttpServer
 
 GEMINI = "gemini-2.5-flash"
 CLAUDE = "claude-sonnet-4-5@20250929"
@@ -124,14 +116,6 @@ async def test_a_model_url_vertex_does_not_serve_is_its_404(
 # --- Bedrock -----------------------------------------------------------------------------
 
 
-async def bedrock(server: AiohttpServer, prefix: str = "") -> tuple[FakeUpstream, AwsKeys, str]:
-    keys = AwsKeys(region=AWS_REGION)
-    keys.add(AWS_KEY_ID, AWS_SECRET)
-    fake = FakeUpstream()
-    app = await server(bedrock_upstream.make_app(fake, keys, prefix=prefix))
-    return fake, keys, str(app.make_url("")).rstrip("/")
-
-
 def signed(api_base: str) -> dict[str, Any]:
     """A deployment reaching Bedrock at `api_base` (LiteLLM's other name for the runtime
     endpoint), signing with the test's keys."""
@@ -147,7 +131,7 @@ async def test_bedrock_api_base_is_the_runtime_endpoint(
     cloud_gateway: CloudGateway,
     aws_env: pytest.MonkeyPatch,
 ) -> None:
-    fake, keys, base = await bedrock(aiohttp_server, prefix)
+    fake, keys, base = await bedrock(aiohttp_server, prefix=prefix)
     gw = await cloud_gateway(signed(base + prefix + "/"))
     assert (await gw.chat(HI))[0] == 200
     assert (await gw.chat({**HI, "stream": False}, path="/v1/chat/completions"))[0] == 200
