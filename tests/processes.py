@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,7 +37,16 @@ def serving(
     env: dict[str, str] | None = None,
     stderr: Any = subprocess.PIPE,
 ) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """`litecursor serve --config CONFIG ARGS` until it listens; terminated on exit."""
+    """`litecursor serve --config CONFIG ARGS` until it listens; terminated on exit. A config
+    of the repository (the example) is served from a copy in a folder of its own, so the
+    database made beside it is not made in the repository."""
+    if ROOT in config.resolve().parents:
+        with tempfile.TemporaryDirectory(prefix="litecursor-serve-") as tmp:
+            copy = Path(tmp) / config.name
+            shutil.copy(config, copy)
+            with serving(*args, config=copy, env=env, stderr=stderr) as served:
+                yield served
+        return
     port = free_port()
     proc = subprocess.Popen(
         [*CLI, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port), *args],
