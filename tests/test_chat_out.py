@@ -110,6 +110,23 @@ def test_a_stream_without_finish_gets_one_at_close() -> None:
     assert deltas(out)[-1] == {} and out[-3]["choices"][0]["finish_reason"] == "stop"
 
 
+def test_the_encoder_counts_what_the_upstream_produced_and_whether_it_finished() -> None:
+    """What a cut stream is charged from: characters of text, reasoning and tool arguments
+    (counted once per chunk written), and whether the upstream's own finish came."""
+    e = enc()
+    e.feed([ReasoningDelta("abc"), TextDelta("hello"), TextDelta(" you")])
+    e.feed([ToolCallStart(0, "call_1", "f"), ToolCallDelta(0, '{"a":1}')])
+    assert (e.chars, e.done) == (3 + 9 + 7, False)
+    e.close()  # the client gets a finish reason; the upstream never sent one
+    assert e.done is False and e.finish_reason == "tool_calls"
+    e = enc()
+    e.feed([TextDelta("hi"), Finish("stop")])
+    assert (e.chars, e.done) == (2, True)
+    b = CompletionBuilder(id="c", created=1, model="m")
+    b.feed([TextDelta("hi"), ReasoningDelta("r"), Finish("stop")])
+    assert (b.chars, b.done, b.finish_reason) == (3, True, "stop")
+
+
 def test_usage_is_merged_and_sent_last_with_details() -> None:
     out = run(
         enc(),

@@ -265,6 +265,42 @@ async def test_a_listener_can_name_the_caller_and_add_answer_headers(gw: Gateway
         assert resp.status == 200  # the master key still works beside it
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_answered_comes_once_before_finish_and_its_headers_reach_a_plain_answer(
+    gw: Gateway, stream: bool
+) -> None:
+    seen: list[tuple[str, int, bool, int]] = []
+
+    class Pricer:
+        def answered(self, call: Call) -> None:
+            usage = call.usage
+            seen.append(
+                (
+                    "answered",
+                    usage.total_tokens if usage else 0,
+                    call.upstream_done,
+                    call.output_chars,
+                )
+            )
+            call.headers["x-priced"] = "yes"
+
+        def finish(self, call: Call, outcome: Outcome) -> None:
+            seen.append(("finish", 0, False, 0))
+
+    listen(gw, Pricer())
+    async with await gw.post("/cursor/chat/completions", {**CHAT, "stream": stream}) as resp:
+        assert resp.status == 200
+        await resp.read()
+        # a stream's headers went out before the answer was complete
+        assert resp.headers.get("x-priced") == (None if stream else "yes")
+    for _ in range(20):
+        if len(seen) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert seen[0][:3] == ("answered", 18, True) and seen[0][3] > 0
+    assert [s[0] for s in seen] == ["answered", "finish"]
+
+
 async def test_the_client_request_id_is_kept_when_it_is_a_plain_token(gw: Gateway) -> None:
     rec = Recorder()
     listen(gw, rec)

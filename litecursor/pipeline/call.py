@@ -150,8 +150,16 @@ class Call:
     finish_reason: str | None = None
     #: the answer's id (`chatcmpl-...`), as the client saw it
     response_id: str | None = None
-    #: what the request cost in US dollars, set by the spend listener at finish (listeners
-    #: after it, metrics and exports, read it); None: not priced
+    #: the size of the request body, and the characters of text, reasoning and tool arguments
+    #: the upstream produced: what a cut stream's tokens are estimated from when the upstream
+    #: never said (counted by the encoder as it writes, never per chunk here)
+    request_bytes: int = 0
+    output_chars: int = 0
+    upstream_done: bool = False
+    #: model groups tried after the first (fallbacks)
+    fallbacks: int = 0
+    #: what the request cost in US dollars, set by the spend listener when the answer is
+    #: complete (listeners after it, metrics and exports, read it); None: not priced
     cost: float | None = None
     #: listeners' own per-request state, keyed by listener
     notes: dict[str, Any] = field(default_factory=dict)
@@ -187,14 +195,22 @@ class Call:
         reasoning_items: list[dict[str, Any]],
         error: LitecursorError | None = None,
         finish_reason: str | None = None,
+        chars: int = 0,
+        done: bool = True,
     ) -> None:
-        """What the turn produced, streamed or not (`error`: it broke after it started)."""
+        """What the turn produced, streamed or not (`error`: it broke after it started;
+        `finish_reason`: the one the client was sent; `chars`: the characters produced;
+        `done`: the upstream said it was over, so its usage is the whole turn's). The
+        pipeline's `answered` point follows."""
         self.usage = usage
         self.call_ids = tuple(call_ids)
         self.reasoning_items = tuple(reasoning_items)
         self.finish_reason = finish_reason
+        self.output_chars = chars
+        self.upstream_done = done
         if error is not None:
             self.error = error
+        self.pipeline.answered(self)
 
     def failed_in_message(self, error: LitecursorError) -> None:
         """The failure went to the client as an assistant message in a 200 answer; it is
@@ -205,6 +221,8 @@ class Call:
     # -- what the router reports (the router's `RouteObserver`) ---------------------------
 
     def group(self, name: str) -> None:
+        if self.model_group is not None and name != self.model_group:
+            self.fallbacks += 1
         self.model_group = name
 
     def before_upstream(self, d: Deployment, req: ChatRequest) -> ChatRequest:

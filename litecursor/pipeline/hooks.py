@@ -11,6 +11,10 @@ A listener is any object with one or more of these methods, the way mitmproxy ad
         a rate limit). Awaits nothing on one instance: state lives in memory.
     def before_upstream(self, call: Call, d: Deployment, req: ChatRequest) -> ChatRequest
         Each attempt, right before the request for `d` is built: may return a changed request.
+    def answered(self, call: Call) -> None
+        Chat routes, once what the upstream produced is known (usage, characters, finish
+        reason; streamed or not, complete or cut) and before a non-streamed answer's headers
+        are sent: may add headers to `call.headers` (its cost). Must not block.
     def finish(self, call: Call, outcome: Outcome) -> None
         Exactly once per request, whatever happened (answered, failed before or after the
         first byte, client gone, cancelled). Must not block: a listener with I/O to do
@@ -39,9 +43,10 @@ log = logging.getLogger("litecursor.pipeline")
 Authenticate = Callable[[Call, str], Awaitable[Identity | None]]
 Admit = Callable[[Call, "ChatRequest"], Awaitable[None]]
 BeforeUpstream = Callable[[Call, "Deployment", "ChatRequest"], "ChatRequest"]
+Answered = Callable[[Call], None]
 Finish = Callable[[Call, Outcome], None]
 
-HOOKS = ("authenticate", "admit", "before_upstream", "finish")
+HOOKS = ("authenticate", "admit", "before_upstream", "answered", "finish")
 
 
 class Pipeline:
@@ -51,6 +56,7 @@ class Pipeline:
         self._authenticate: list[Authenticate] = []
         self._admit: list[Admit] = []
         self._before: list[BeforeUpstream] = []
+        self._answered: list[Answered] = []
         self._finish: list[Finish] = []
         self.listeners: list[object] = []
         for listener in listeners:
@@ -68,6 +74,8 @@ class Pipeline:
             self._admit.append(listener.admit)  # type: ignore[attr-defined]
         if "before_upstream" in found:
             self._before.append(listener.before_upstream)  # type: ignore[attr-defined]
+        if "answered" in found:
+            self._answered.append(listener.answered)  # type: ignore[attr-defined]
         if "finish" in found:
             self._finish.append(listener.finish)  # type: ignore[attr-defined]
 
@@ -107,6 +115,13 @@ class Pipeline:
             except Exception:
                 _failed(hook, call)
         return req
+
+    def answered(self, call: Call) -> None:
+        for hook in self._answered:
+            try:
+                hook(call)
+            except Exception:
+                _failed(hook, call)
 
     def finish(self, call: Call, outcome: Outcome) -> None:
         for hook in self._finish:

@@ -78,10 +78,15 @@ def merge_usage(old: Usage | None, new: Usage) -> Usage:
 class _Turn:
     """State common to streaming and non-streaming output."""
 
-    __slots__ = ("call_ids", "finish", "indexes", "reasoning_items", "usage")
+    __slots__ = ("call_ids", "chars", "done", "finish", "indexes", "reasoning_items", "usage")
 
     def __init__(self) -> None:
         self.indexes: dict[int | str, int] = {}
+        #: characters of text, reasoning and tool arguments produced: a cut stream's
+        #: completion tokens are estimated from them when the upstream never said
+        self.chars = 0
+        #: the upstream said the turn was over (its finish event came)
+        self.done = False
         self.call_ids: list[str] = []  # as the client saw them
         self.finish: FinishReason | None = None
         self.usage: Usage | None = None
@@ -121,6 +126,20 @@ class _TurnResults:
     @property
     def call_ids(self) -> list[str]:
         return self._turn.call_ids
+
+    @property
+    def chars(self) -> int:
+        return self._turn.chars
+
+    @property
+    def finish_reason(self) -> FinishReason | None:
+        """The finish reason the client was sent (None: none yet)."""
+        return self._turn.finish
+
+    @property
+    def done(self) -> bool:
+        """Whether the upstream said the turn was over: else the answer was cut."""
+        return self._turn.done
 
 
 class ChunkEncoder(_TurnResults):
@@ -188,10 +207,6 @@ class ChunkEncoder(_TurnResults):
         self._delta_head = self._head + b'[{"index":0,"delta":{'
         self._role_head = self._delta_head + b'"role":"assistant",'
 
-    @property
-    def finish_reason(self) -> FinishReason | None:
-        return self._turn.finish
-
     def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> bytes:
         if not self._role_sent:
             delta = {"role": "assistant", **delta}
@@ -207,6 +222,7 @@ class ChunkEncoder(_TurnResults):
         else:
             head = self._role_head
             self._role_sent = True
+        self._turn.chars += len(text)
         return b"".join((head, key, orjson.dumps(text), _TEXT_TAIL))
 
     def _flush(self, out: list[bytes], reasoning: list[str], text: list[str]) -> None:
@@ -260,6 +276,7 @@ class ChunkEncoder(_TurnResults):
                     out.append(self._chunk({"tool_calls": [call]}))
             elif isinstance(ev, ToolCallDelta):
                 self._flush(out, reasoning, text)
+                self._turn.chars += len(ev.arguments)
                 idx, new = self._turn.index_of(ev.key)
                 if new:  # arguments for a call never announced: announce it
                     call = {
@@ -274,6 +291,7 @@ class ChunkEncoder(_TurnResults):
             elif isinstance(ev, Finish):
                 self._close_think(text)
                 self._flush(out, reasoning, text)
+                self._turn.done = True
                 if self._turn.finish is None:
                     self._turn.finish = self._turn.finish_reason(ev.reason)
                     out.append(self._chunk({}, self._turn.finish))
@@ -369,11 +387,14 @@ class CompletionBuilder(_TurnResults):
         return self._turn.finish_reason(self._turn.finish)
 
     def feed(self, events: list[Event]) -> None:
+        turn = self._turn
         for ev in events:
             if isinstance(ev, TextDelta | RefusalDelta):
                 self._text.append(ev.text)
+                turn.chars += len(ev.text)
             elif isinstance(ev, ReasoningDelta):
                 self._reasoning.append(ev.text)
+                turn.chars += len(ev.text)
             elif isinstance(ev, ToolCallStart):
                 idx, new = self._turn.index_of(ev.key)
                 if new:
@@ -396,9 +417,11 @@ class CompletionBuilder(_TurnResults):
                         }
                     )
                 self._calls[idx]["function"]["arguments"] += ev.arguments
+                turn.chars += len(ev.arguments)
             elif isinstance(ev, Finish):
-                if self._turn.finish is None:
-                    self._turn.finish = ev.reason
+                turn.done = True
+                if turn.finish is None:
+                    turn.finish = ev.reason
             elif isinstance(ev, Usage):
                 self._turn.usage = merge_usage(self._turn.usage, ev)
             elif isinstance(ev, ReasoningItem):

@@ -53,6 +53,7 @@ async def read_body(request: web.Request) -> bytes:
 
 async def read_json(request: web.Request) -> Any:
     raw = await read_body(request)
+    request[CALL].request_bytes = len(raw)
     if not raw or raw.isspace():  # not `raw.strip()`: no copy of the body
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
@@ -122,6 +123,7 @@ async def _chat(
             builder.call_ids,
             builder.reasoning_items,
             finish_reason=builder.finish_reason,
+            chars=builder.chars,
         )
         call.first_byte()
         return _json(result, headers=_answer_headers(call))
@@ -177,7 +179,9 @@ async def _chat(
             encoder.call_ids,
             encoder.reasoning_items,
             encoder.error,
-            encoder.finish_reason,
+            finish_reason=encoder.finish_reason,
+            chars=encoder.chars,
+            done=encoder.done,
         )
         if encoder.noted and encoder.error is not None:
             call.failed_in_message(encoder.error)
