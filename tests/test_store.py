@@ -144,7 +144,10 @@ async def test_teams_and_end_users_have_their_own_budgets(store: Store) -> None:
     assert team.budget.reset_at == 1_780_272_000.0  # 2026-06-01T00:00:00Z
     eu = await store.end_user("cursor-hash-1", 2.5, NOW)
     assert eu.budget.max_budget == 2.5
-    assert (await store.end_user("cursor-hash-1", 9.0, NOW)).budget.max_budget == 2.5
+    await store.write_spend([], [Charge(BudgetRef("end_user", "cursor-hash-1"), 1.0)], [])
+    # the config's max_end_user_budget is every end user's limit, also when it changes
+    again = await store.end_user("cursor-hash-1", 9.0, NOW)
+    assert (again.budget.max_budget, again.budget.spend) == (9.0, 1.0)
 
 
 async def test_reservation_is_all_or_nothing_and_released(store: Store) -> None:
@@ -223,6 +226,21 @@ async def test_budgets_reset_once_per_period_and_the_reset_survives_a_restart(
     assert await s.roll_budgets(NOW + 200) == [ref]
     assert (await s.budgets([ref]))[ref].reset_at == NOW + 210
     await s.close()
+
+
+async def test_a_charge_of_the_new_period_is_not_wiped_by_the_reset_that_follows(
+    store: Store,
+) -> None:
+    """The writer's batch resets a budget whose period is over before it adds the charge,
+    so a request made after the boundary counts in the new period, whenever the periodic
+    reset runs."""
+    _, rec = await store.create_key({}, {"max_budget": 1.0, "budget_duration": "30s"}, NOW)
+    ref = BudgetRef("key", rec.token)
+    await store.write_spend([], [Charge(ref, 0.8)], [], NOW + 10)
+    await store.write_spend([], [Charge(ref, 0.1)], [], NOW + 31)  # after the boundary
+    assert await store.roll_budgets(NOW + 32) == []  # already done, by the batch
+    b = (await store.budgets([ref]))[ref]
+    assert b.spend == pytest.approx(0.1) and b.reset_at == NOW + 60
 
 
 def _row(i: int, **kw: object) -> SpendRow:

@@ -24,15 +24,16 @@ from .sql_spend import BudgetRefused, Charge
 DEFAULT_FILE = "litecursor.db"
 
 
-def open_store(url: str | None, base_dir: str | Path = ".") -> Store:
-    """The store for `database_url`: `postgresql://…` (or `postgres://…`) is PostgreSQL;
-    `sqlite:///path`, a plain path, or nothing (`litecursor.db`) is SQLite, a relative path
-    being relative to `base_dir` (the config file's folder); `:memory:` is a database that
-    lives as long as the process. Call `await store.open()`."""
+def open_store(url: str | None, base_dir: str | Path = ".", *, pool_size: int = 10) -> Store:
+    """The store for `database_url`: `postgresql://…` (or `postgres://…`) is PostgreSQL (with
+    up to `pool_size` connections); `sqlite:///path`, a plain path, or nothing
+    (`litecursor.db`) is SQLite, a relative path being relative to `base_dir` (the config
+    file's folder); `:memory:` is a database that lives as long as the process. Call
+    `await store.open()`."""
     if url and url.startswith(("postgresql://", "postgres://")):
         from .postgres import PostgresStore
 
-        return PostgresStore(url)
+        return PostgresStore(url, max_size=max(1, pool_size))
     from .sqlite import SQLiteStore
 
     path = url or DEFAULT_FILE

@@ -245,9 +245,10 @@ class Store(ABC):
         holds: Sequence[tuple[BudgetRef, float]],
         now: float,
         expires_at: float,
-    ) -> None:
-        """Reserve on every budget or none; raises `BudgetRefused` naming the spent one."""
-        await self._write(spend.reserve(request_id, holds, now, expires_at))
+    ) -> dict[BudgetRef, Budget]:
+        """Reserve on every budget or none; raises `BudgetRefused` naming the spent one.
+        Returns each budget's figures after the reservation."""
+        return await self._write(spend.reserve(request_id, holds, now, expires_at))
 
     async def release(self, request_ids: Iterable[str]) -> None:
         await self._write(spend.release(list(request_ids)))
@@ -290,8 +291,11 @@ class Store(ABC):
         rows: Sequence[SpendRow],
         charges: Sequence[spend.Charge] = (),
         released: Sequence[str] = (),
+        now: float | None = None,
     ) -> None:
-        await self._write(spend.write(rows, charges, released))
+        """Rows, charges and given-back reservations in one transaction; with `now`, budget
+        periods over by then are reset before the charges are added."""
+        await self._write(spend.write(rows, charges, released, now))
 
     async def spend_logs(self, query: SpendQuery) -> list[SpendRow]:
         return await self._read(spend.query(query))

@@ -45,6 +45,11 @@ class Duration:
             return (start // 86400) * 86400 + fixed
         return start + fixed
 
+    def start_of(self, end: float) -> float:
+        """When the period that ends at `end` began."""
+        fixed = self.seconds
+        return add_months(end, -self.count) if fixed is None else end - fixed
+
     def expiry(self, start: float) -> float:
         """`start` plus this duration, not aligned to the calendar (a key's `duration`)."""
         fixed = self.seconds

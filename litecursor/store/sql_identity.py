@@ -261,14 +261,16 @@ def regenerate(token: str, new_token: str, new_name: str, now: float) -> Op[KeyR
 
 
 def end_user(id: str, default_budget: float | None, now: float) -> Op[EndUserRecord]:
-    """An end user, created on first sight with the proxy's `max_end_user_budget`."""
-    rows = yield Q(
+    """An end user, created on first sight; its limit is the proxy's `max_end_user_budget`
+    (set again when the config changed it), its spend its own."""
+    yield Q(
         "INSERT INTO end_users (end_user_id, created_at) VALUES ($1, $2) "
-        "ON CONFLICT (end_user_id) DO NOTHING RETURNING end_user_id",
+        "ON CONFLICT (end_user_id) DO NOTHING",
         (id, now),
     )
     ref = BudgetRef("end_user", id)
-    if rows:
+    found = yield from _budget_limit(ref)
+    if found is None or found[0] != default_budget:
         yield from set_budget(ref, {"max_budget": default_budget}, now)
     row = one(
         (
@@ -282,6 +284,11 @@ def end_user(id: str, default_budget: float | None, now: float) -> Op[EndUserRec
     )
     assert row is not None
     return EndUserRecord(row[0], budget=budget_of(row, 3), blocked=bool(row[1]), created_at=row[2])
+
+
+def _budget_limit(ref: BudgetRef) -> Op[tuple[float | None] | None]:
+    rows = yield Q("SELECT max_budget FROM budgets WHERE kind = $1 AND id = $2", (ref.kind, ref.id))
+    return (rows[0][0],) if rows else None
 
 
 def changes_since(seq: int) -> Op[tuple[int, list[tuple[str, str]]]]:

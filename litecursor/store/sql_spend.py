@@ -51,16 +51,18 @@ def load_budgets(refs: Iterable[BudgetRef]) -> Op[dict[BudgetRef, Budget]]:
 
 def reserve(
     request_id: str, holds: Sequence[tuple[BudgetRef, float]], now: float, expires_at: float
-) -> Op[None]:
+) -> Op[dict[BudgetRef, Budget]]:
     """Reserve `amount` on each budget, all or none: a budget is open while its spend plus what
     running requests reserved is under its limit (or its period is over and it is about to
     reset). The conditional UPDATE is atomic in both databases, so two instances cannot both
-    take the last of a budget."""
+    take the last of a budget. Returns each budget as it is after the reservation."""
+    out: dict[BudgetRef, Budget] = {}
     for ref, amount in holds:
         rows = yield Q(
             "UPDATE budgets SET reserved = reserved + $3 WHERE kind = $1 AND id = $2 AND "
             "(max_budget IS NULL OR (budget_reset_at IS NOT NULL AND budget_reset_at <= $4) "
-            "OR spend + reserved < max_budget) RETURNING kind",
+            "OR spend + reserved < max_budget) RETURNING max_budget, budget_duration, "
+            "budget_reset_at, spend, reserved",
             (ref.kind, ref.id, amount, now),
         )
         if not rows:
@@ -68,11 +70,14 @@ def reserve(
             if ref in found:  # a missing budget row is no limit
                 raise BudgetRefused(ref, found[ref])
             continue
+        r = rows[0]
+        out[ref] = Budget(r[0], r[1], r[2], float(r[3]), float(r[4]))
         yield Q(
             "INSERT INTO holds (request_id, kind, id, amount, expires_at) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (request_id, kind, id) DO UPDATE SET amount = holds.amount + excluded.amount",
             (request_id, ref.kind, ref.id, amount, expires_at),
         )
+    return out
 
 
 def _release(request_ids: Iterable[str]) -> Op[None]:
@@ -160,12 +165,21 @@ def row_of(row: Row) -> SpendRow:
     )  # fmt: skip
 
 
-def write(rows: Sequence[SpendRow], charges: Sequence[Charge], released: Sequence[str]) -> Op[None]:
+def write(
+    rows: Sequence[SpendRow],
+    charges: Sequence[Charge],
+    released: Sequence[str],
+    now: float | None = None,
+) -> Op[None]:
     """One batch: the rows, what they cost each budget, and the reservations they settle.
     A row already written (a retried batch) is skipped; its charge is not, so a batch is
-    retried only when its transaction did not commit."""
+    retried only when its transaction did not commit. Budgets whose period ended by `now`
+    are reset first: a charge made in the new period must not be wiped by the reset that
+    comes after it."""
     if rows:
         yield Q(_SPEND_INSERT, many=[_spend_args(r) for r in rows])
+    if charges and now is not None:
+        yield from roll(now)
     if charges:
         yield Q(
             "UPDATE budgets SET spend = spend + $3 WHERE kind = $1 AND id = $2",
