@@ -236,7 +236,25 @@ def _check(args: argparse.Namespace) -> int:
         )
     r = config.router
     print(f"routing: {r.routing_strategy}, retries {r.num_retries}, timeout {r.timeout:g}s")
+    print(f"proxy limits: {_proxy_limits(config)}")
     return 0
+
+
+def _proxy_limits(config: Config) -> str:
+    """What the whole proxy is held to, as `check` reports it."""
+    a = config.accounting
+    parts = []
+    if a.max_budget is not None:
+        every = f" every {a.budget_duration}" if a.budget_duration else ", never reset"
+        parts.append(f"budget ${a.max_budget:g}{every}")
+    if a.rpm_limit is not None:
+        parts.append(f"{a.rpm_limit} requests/minute")
+    if a.max_parallel_requests is not None:
+        parts.append(f"{a.max_parallel_requests} requests in flight")
+    if a.max_end_user_budget is not None:
+        parts.append(f"${a.max_end_user_budget:g} per end user")
+    shared = "shared through Redis" if a.redis_url else "per process (no Redis)"
+    return f"{', '.join(parts) or 'none'}; rate limits and cooldowns {shared}"
 
 
 def _certs(args: argparse.Namespace) -> int:

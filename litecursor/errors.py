@@ -73,6 +73,39 @@ class ContentPolicyError(InvalidRequestError):
     default_code = "content_policy_violation"
 
 
+class BudgetExceededError(InvalidRequestError):
+    """A budget (the key's, its user's or team's, the end user's, the whole proxy's) is spent.
+    Its figures are in the error object too, for clients that act on them."""
+
+    error_type = "budget_exceeded"
+    default_code = "budget_exceeded"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        spend: float,
+        max_budget: float,
+        reset_at: str | None,
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.spend = spend
+        self.max_budget = max_budget
+        self.reset_at = reset_at
+
+    def to_dict(self) -> dict[str, Any]:
+        out = super().to_dict()
+        out["error"] |= {
+            "budget": self.budget,
+            "spend": self.spend,
+            "max_budget": self.max_budget,
+            "budget_reset_at": self.reset_at,
+        }
+        return out
+
+
 class AuthenticationError(LitecursorError):
     status = 401
     error_type = "authentication_error"

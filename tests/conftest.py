@@ -135,6 +135,17 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Redis]:
 
 
 @pytest.fixture
+async def redis_client(redis_server: Redis) -> AsyncIterator[Any]:
+    """redis-py's asyncio client on the session's Redis, emptied first."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.from_url(redis_server.url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def postgres_url(postgres_server: Postgres) -> str:
     """A fresh, empty database on the session's PostgreSQL."""
     return postgres_server.create_database()

@@ -404,8 +404,19 @@ def test_accounting_settings_are_read_from_litellms_places() -> None:
         "cache_read_input_token_cost": 2.5e-7,
     }
     assert d.base_model == "azure/gpt-4o"
-    # read, but warned about until the request path enforces them
-    assert "litellm_settings.max_budget is not supported yet and is ignored" in c.warnings
+    assert c.warnings == ()  # every one of them is enforced
+
+
+def test_general_max_parallel_requests_is_each_deployments_default() -> None:
+    c = cfg(
+        [
+            {"model_name": "a", "litellm_params": {"model": "mock/x"}},
+            {"model_name": "b", "litellm_params": {"model": "mock/y", "max_parallel_requests": 3}},
+        ],
+        general_settings={"master_key": "k", "max_parallel_requests": 8},
+    )
+    assert [d.max_parallel_requests for d in c.deployments] == [8, 3]
+    assert c.warnings == ()
 
 
 def test_a_bad_budget_duration_names_its_path() -> None:

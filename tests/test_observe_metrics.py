@@ -11,8 +11,6 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from litecursor.pipeline import Call
-from litecursor.server.keys import PIPELINE
 from tests.fakes.common import Faults
 from tests.fakes.routing import ask, openai_model, start_openai
 from tests.harness import MASTER_KEY, Gateway
@@ -42,12 +40,8 @@ def value(m: dict[tuple[str, frozenset], float], name: str, **labels: str) -> fl
     return m.get((name, frozenset(labels.items())), 0.0)
 
 
-class Priced:
-    """Prices every chat request at a fixed amount, the way the keys feature records cost on
-    the call before the metrics listener reads it."""
-
-    async def admit(self, call: Call, req: Any) -> None:
-        call.cost = 0.25
+#: per-token prices: the fake's 11 prompt and 7 completion tokens cost $0.25 a request
+PRICES = {"input_cost_per_token": 0.01, "output_cost_per_token": 0.02}
 
 
 @pytest.fixture
@@ -57,14 +51,13 @@ async def traffic(aiohttp_server: Any, gateway_factory: Any) -> tuple[Gateway, A
     (fa, ba), (fb, bb), (fc, bc) = [await start_openai(aiohttp_server) for _ in range(3)]
     gw = await gateway_factory(
         [
-            openai_model("gpt-4o", ba, id="a", order=1),
-            openai_model("gpt-4o", bb, id="b", order=2),
-            openai_model("solo", bc, id="c"),
+            openai_model("gpt-4o", ba, id="a", order=1, **PRICES),
+            openai_model("gpt-4o", bb, id="b", order=2, **PRICES),
+            openai_model("solo", bc, id="c", **PRICES),
         ],
         router_settings={"num_retries": 1},
         litecursor_settings={"metrics_token": METRICS_TOKEN},
     )
-    gw.app[PIPELINE].add(Priced())
     fa.faults = Faults(status=429)
     fc.faults = Faults(status=500)
     assert (await ask(gw, "gpt-4o", stream=True)).deployment == "b"
@@ -104,8 +97,10 @@ async def test_tokens_and_spend_are_counted_by_key_and_model(traffic) -> None:
     # the fake answers 11 prompt and 7 completion tokens each time
     assert value(m, "litecursor_tokens_total", **key, type="prompt") == 22
     assert value(m, "litecursor_tokens_total", **key, type="completion") == 14
+    # priced by the keys feature from each answer's usage; a failure before any upstream byte
+    # costs nothing
     assert value(m, "litecursor_spend_usd_total", **key) == pytest.approx(0.5)
-    assert value(m, "litecursor_spend_usd_total", key_alias="master", model_group="solo") == 0.25
+    assert value(m, "litecursor_spend_usd_total", key_alias="master", model_group="solo") == 0
 
 
 async def test_upstream_errors_and_cooldowns_are_counted(traffic) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from litecursor.accounting import limits
 from litecursor.config import Config, ConfigError, parse
 
 from .fakes import anthropic_upstream, gemini_upstream, openai_upstream
@@ -57,14 +58,14 @@ def test_quick_start_config_checks_and_says_which_provider_it_inferred() -> None
     assert "inferred" not in claude and "[anthropic @" in claude
 
 
-def test_rate_limit_and_max_budget_are_in_the_one_unsupported_keys_warning(
+def test_rate_limit_and_max_budget_are_enforced_so_check_reports_them_without_a_warning(
     tmp_path: Path,
 ) -> None:
     r = check(with_limits(tmp_path))
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("warning:") == 1
-    assert "litellm_settings.rate_limit" in r.stderr
-    assert "litellm_settings.max_budget" in r.stderr
+    assert "warning" not in r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("proxy limits:"))
+    assert "budget $100, never reset" in line and "100 requests/minute" in line
 
 
 @pytest.mark.parametrize(
@@ -137,3 +138,51 @@ async def test_tutorial_config_serves_every_model_through_the_strict_fakes(
                 assert sent.body["model"] == upstream_model
             else:
                 assert sent.path.endswith("/models/gemini-1.5-pro:streamGenerateContent")
+
+
+async def tutorial_gateway(
+    tmp_path: Path, aiohttp_server: Any, dev_certs: Any
+) -> tuple[Any, FakeUpstream]:
+    """The tutorial's config with its limits, gpt-4o served by a fake OpenAI."""
+    data = yaml.safe_load(with_limits(tmp_path).read_text())
+    fake = FakeUpstream()
+    server = await aiohttp_server(openai_upstream.make_app(fake))
+    base = str(server.make_url("/v1"))
+    config = pointed_at(
+        parse(data, environ=KEYS),
+        {"openai_chat": base, "anthropic": base, "gemini": base},
+    )
+    return run_gateway(config, dev_certs), fake
+
+
+async def test_the_tutorials_rate_limit_is_the_proxys_requests_per_minute(
+    tmp_path: Path, aiohttp_server: Any, dev_certs: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # an hour-long "minute": the 100 requests never straddle two windows
+    monkeypatch.setattr(limits, "WINDOW", 3600)
+    running, _ = await tutorial_gateway(tmp_path, aiohttp_server, dev_certs)
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    async with running as gw:
+        for i in range(100):
+            status, _ = await gw.chat(body, key="sk-1234567890")
+            assert status == 200, i
+        status, err = await gw.chat(body, key="sk-1234567890")
+    assert status == 429 and "proxy made 100 requests this minute" in err["error"]["message"]
+
+
+async def test_the_tutorials_max_budget_is_the_whole_proxys_budget(
+    tmp_path: Path, aiohttp_server: Any, dev_certs: Any
+) -> None:
+    running, fake = await tutorial_gateway(tmp_path, aiohttp_server, dev_certs)
+    # $25 a request at gpt-4o's price of $2.50 per million input tokens
+    fake.default_reply = Reply(text="ok", prompt_tokens=10_000_000, completion_tokens=0)
+    body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}
+    async with running as gw:
+        for _ in range(4):  # $0, $25, $50, $75 spent when each starts
+            assert (await gw.chat(body, key="sk-1234567890"))[0] == 200
+        status, err = await gw.chat(body, key="sk-1234567890")
+    assert status == 400 and err["error"]["type"] == "budget_exceeded"
+    assert err["error"]["message"].startswith(
+        "Budget exceeded: the proxy has spent $100.00 of its $100.00 budget "
+        "(litellm_settings.max_budget)"
+    )

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..store import KeyRecord, Store, StoreError, TeamRecord, UserRecord
@@ -36,14 +37,24 @@ class Identity:
 
 
 class KeyCache:
-    def __init__(self, store: Store, *, poll_interval: float = 0.5) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        poll_interval: float = 0.5,
+        on_change: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.store = store
         self.poll_interval = poll_interval
+        #: told of every change the feed brings (prices, end users: what others cache)
+        self.on_change = on_change
         self._by_token: dict[str, Identity] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()
         self._seq = 0
         self._task: asyncio.Task[None] | None = None
         self._loads: dict[str, asyncio.Future[Identity | None]] = {}
+        #: bumped by every invalidation: a load that started before one is not kept
+        self._generation = 0
 
     async def start(self) -> None:
         self._seq = await self.store.last_change()
@@ -77,21 +88,32 @@ class KeyCache:
         return await asyncio.shield(pending)
 
     async def _load(self, token: str) -> Identity | None:
-        record = await self.store.get_key(token)
-        if record is None:
+        # a change seen while the records were read may have changed them: read again
+        for _ in range(3):
+            generation = self._generation
+            identity = await self._read(token)
+            if generation == self._generation:
+                break
+        if identity is None:
             self._unknown[token] = time.monotonic()
             while len(self._unknown) > NEGATIVE_MAX:
                 self._unknown.popitem(last=False)
             return None
-        user = await self.store.get_user(record.user_id) if record.user_id else None
-        team = await self.store.get_team(record.team_id) if record.team_id else None
-        identity = Identity(record, user, team)
         self._by_token[token] = identity
         self._unknown.pop(token, None)
         return identity
 
+    async def _read(self, token: str) -> Identity | None:
+        record = await self.store.get_key(token)
+        if record is None:
+            return None
+        user = await self.store.get_user(record.user_id) if record.user_id else None
+        team = await self.store.get_team(record.team_id) if record.team_id else None
+        return Identity(record, user, team)
+
     def invalidate(self, kind: str, id: str) -> None:
         """Drop what a change touched: a key, or every key of a user or team."""
+        self._generation += 1
         if kind == "key":
             self._by_token.pop(id, None)
             self._unknown.pop(id, None)
@@ -106,6 +128,8 @@ class KeyCache:
         self._seq, changed = await self.store.changes_since(self._seq)
         for kind, id in changed:
             self.invalidate(kind, id)
+            if self.on_change is not None:
+                self.on_change(kind, id)
         return changed
 
     async def _poll(self) -> None:

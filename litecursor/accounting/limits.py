@@ -7,12 +7,16 @@ each process counts alone. A request is admitted on every scope or on none.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import RateLimitError
+
+log = logging.getLogger("litecursor.limits")
 
 WINDOW = 60
 #: a parallel counter outlives a crashed instance by at most this (seconds)
@@ -92,8 +96,12 @@ class Limiter(Protocol):
     async def acquire(self, scopes: Sequence[Scope], now: float) -> list[Usage]:
         """Count the request on every scope, or raise `RateLimitError` and count it on none."""
 
-    async def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
-        """The request is over: one fewer in flight; its tokens count this minute."""
+    def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
+        """The request is over: one fewer in flight; its tokens count this minute. Never
+        waits: a shared limiter sends it in the background (`drain` waits for that)."""
+
+    async def drain(self) -> None:
+        """Wait for the releases under way (shutdown, tests)."""
 
 
 class MemoryLimiter:
@@ -128,12 +136,15 @@ class MemoryLimiter:
             out.append(Usage(s, slot[1], slot[2], slot[3]))
         return out
 
-    async def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
+    def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
         window = window_of(now)
         for s in scopes:
             slot = self._slot(s.id, window)
             slot[3] = max(0, slot[3] - 1)
             slot[2] += tokens
+
+    async def drain(self) -> None:
+        pass
 
 
 # One round trip, atomic: check every scope, then count on all of them. Per scope i the keys
@@ -184,6 +195,7 @@ class RedisLimiter:
         self.prefix = prefix
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
+        self._pending: set[asyncio.Task[None]] = set()
 
     def _keys(self, s: Scope, window: int) -> list[str]:
         return [
@@ -212,7 +224,7 @@ class RedisLimiter:
             for i, s in enumerate(scopes)
         ]
 
-    async def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
+    def release(self, scopes: Sequence[Scope], tokens: int, now: float) -> None:
         if not scopes:
             return
         window = window_of(now)
@@ -220,7 +232,19 @@ class RedisLimiter:
         for s in scopes:
             k = self._keys(s, window)
             keys += [k[1], k[2]]
-        await self._release(keys=keys, args=[tokens])
+        task = asyncio.ensure_future(self._send_release(keys, tokens))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _send_release(self, keys: list[str], tokens: int) -> None:
+        try:
+            await self._release(keys=keys, args=[tokens])
+        except Exception as e:  # Redis away: the in-flight count expires (PARALLEL_TTL)
+            log.warning("cannot release rate-limit counts in Redis: %s", e)
+
+    async def drain(self) -> None:
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
 
 def _limit(v: int | None) -> int:

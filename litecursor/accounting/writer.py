@@ -13,7 +13,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ..store import BudgetRef, Charge, SpendRow, Store, StoreError
 from .ledger import Ledger
@@ -34,15 +34,20 @@ class SpendWriter:
         *,
         interval: float = 1.0,
         max_rows: int = 10_000,
+        on_drop: Callable[[int, int], None] | None = None,
     ) -> None:
         self.store = store
         self.ledger = ledger
         self.interval = interval
         self.max_rows = max_rows
+        #: told `(rows dropped now, dropped since start)` when the queue overflows
+        self.on_drop = on_drop
         self._rows: deque[SpendRow] = deque()
         self._charges: dict[BudgetRef, float] = {}
         self._released: list[str] = []
         self._wake = asyncio.Event()
+        #: one flush at a time: a caller's flush waits for the loop's batch under way
+        self._flushing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         #: rows dropped because the queue was full, since start
@@ -63,6 +68,11 @@ class SpendWriter:
                 self._rows.popleft()
                 self.dropped += 1
                 self._log_drop()
+                if self.on_drop is not None:
+                    try:
+                        self.on_drop(1, self.dropped)
+                    except Exception:  # metrics or alerts must never lose the row
+                        log.exception("the spend-row drop callback failed")
             self._rows.append(row)
         for c in charges:
             if c.cost:
@@ -111,13 +121,20 @@ class SpendWriter:
     async def flush(self) -> bool:
         """Write everything queued, batch by batch; False when the database failed (the
         rest stays queued for the next try)."""
+        async with self._flushing:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         while self._pending():
             rows = [self._rows.popleft() for _ in range(min(BATCH, len(self._rows)))]
             charges, self._charges = self._charges, {}
             released, self._released = self._released, []
             try:
                 await self.store.write_spend(
-                    rows, [Charge(ref, cost) for ref, cost in charges.items()], released
+                    rows,
+                    [Charge(ref, cost) for ref, cost in charges.items()],
+                    released,
+                    time.time(),
                 )
             except BaseException as e:  # the batch goes back whatever stopped it
                 self._rows.extendleft(reversed(rows))

@@ -1,7 +1,7 @@
 """The settings of keys, budgets, limits and spend: database, proxy-wide budget and limits, Redis.
 
 Read from LiteLLM's places: `general_settings.database_url` / `global_max_parallel_requests` /
-`proxy_batch_write_at`, `litellm_settings.max_budget` / `budget_duration` /
+`max_parallel_requests` (each deployment's default) / `proxy_batch_write_at`, `litellm_settings.max_budget` / `budget_duration` /
 `max_end_user_budget` / `rate_limit` (the proxy's requests per minute, as LiteLLM's Cursor
 tutorial writes it), `router_settings.redis_*`, and litecursor's `spend_queue_size`.
 """
@@ -20,25 +20,13 @@ GENERAL_KEYS = frozenset(
         "database_url",
         "database_connection_pool_limit",
         "global_max_parallel_requests",
+        "max_parallel_requests",
         "proxy_batch_write_at",
     }
 )
 LITELLM_KEYS = frozenset({"max_budget", "budget_duration", "max_end_user_budget", "rate_limit"})
 ROUTER_KEYS = frozenset({"redis_host", "redis_port", "redis_password", "redis_url"})
 LITECURSOR_KEYS = frozenset({"spend_queue_size"})
-#: read and checked, but not yet acted on by the request path (enforcement listeners at the
-#: admit and finish points come next): warned about like other unsupported keys until then
-NOT_ENFORCED_YET = (
-    ("litellm_settings", "max_budget"),
-    ("litellm_settings", "budget_duration"),
-    ("litellm_settings", "max_end_user_budget"),
-    ("litellm_settings", "rate_limit"),
-    ("general_settings", "global_max_parallel_requests"),
-    ("general_settings", "proxy_batch_write_at"),
-    ("litecursor_settings", "spend_queue_size"),
-    ("router_settings", "redis_host"),
-    ("router_settings", "redis_url"),
-)
 #: spend rows are written at least this often, whatever `proxy_batch_write_at` says
 MAX_FLUSH_INTERVAL = 1.0
 
@@ -54,6 +42,8 @@ class AccountingSettings:
     #: the whole proxy's requests per minute and requests in flight
     rpm_limit: int | None = None
     max_parallel_requests: int | None = None
+    #: requests in flight per deployment, for deployments that set none themselves
+    deployment_parallel_requests: int | None = None
     flush_interval: float = MAX_FLUSH_INTERVAL
     #: spend rows waiting to be written; beyond it the oldest are dropped, counted and logged
     spend_queue_size: int = 10_000
@@ -68,11 +58,6 @@ def read_accounting(
     lc: dict[str, Any],
 ) -> AccountingSettings:
     g, ls = "general_settings", "litellm_settings"
-    sections = {"general_settings": general, ls: litellm, "router_settings": router}
-    sections["litecursor_settings"] = lc
-    for section, key in NOT_ENFORCED_YET:
-        if key in sections[section]:
-            p.warn(f"{section}.{key} is not supported yet and is ignored")
     duration = p.opt_str(litellm, "budget_duration", f"{ls}.budget_duration")
     if duration is not None:
         try:
@@ -97,6 +82,9 @@ def read_accounting(
         rpm_limit=p.opt_int(litellm, "rate_limit", f"{ls}.rate_limit"),
         max_parallel_requests=p.opt_int(
             general, "global_max_parallel_requests", f"{g}.global_max_parallel_requests"
+        ),
+        deployment_parallel_requests=p.opt_int(
+            general, "max_parallel_requests", f"{g}.max_parallel_requests"
         ),
         flush_interval=min(flush or MAX_FLUSH_INTERVAL, MAX_FLUSH_INTERVAL),
         spend_queue_size=queue or 10_000,

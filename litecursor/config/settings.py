@@ -8,6 +8,7 @@ Keys LiteLLM knows that litecursor does not support yet are collected in `Config
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -188,6 +189,16 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         read_deployment(p, item, i, prompt_caching=caching == "auto")
         for i, item in enumerate(items)
     )
+    accounting = read_accounting(p, general, litellm, router_raw, lc)
+    if accounting.deployment_parallel_requests is not None:  # each deployment's default
+        deployments = tuple(
+            d
+            if d.max_parallel_requests is not None
+            else dataclasses.replace(
+                d, max_parallel_requests=accounting.deployment_parallel_requests
+            )
+            for d in deployments
+        )
     seen_ids: dict[str, int] = {}
     for i, d in enumerate(deployments):
         if d.id in seen_ids:
@@ -209,7 +220,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         reasoning_replay_mb=64.0 if replay_mb is None else float(replay_mb),
         model_variants=variants,
         cursor_errors=cursor_errors,
-        accounting=read_accounting(p, general, litellm, router_raw, lc),
+        accounting=accounting,
         observability=observability,
         warnings=tuple(p.warnings),
         source=source,

@@ -33,7 +33,6 @@ KNOWN_UNSUPPORTED = {
         "health_check_interval",
         "disable_master_key_return",
         "ui_access_mode",
-        "max_parallel_requests",
         "infer_model_from_keys",
         "use_redis_transaction_buffer",
         "pass_through_endpoints",

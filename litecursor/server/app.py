@@ -11,7 +11,8 @@ from typing import TextIO
 
 from aiohttp import web
 
-from ..accounting.setup import store_for
+from ..accounting.service import AccountingService
+from ..accounting.setup import redis_for, store_for
 from ..config import Config
 from ..observe import Observability
 from ..observe.logs import LogFormat, to_journald
@@ -19,10 +20,23 @@ from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
 from ..replay import ReasoningReplay
 from ..router import Router
+from ..router.shared import SharedState
 from ..upstream import UpstreamClient
 from . import admin, handlers, keys_api
-from .access import AccessLog
-from .keys import ACCESS_LOG, CONFIG, OBSERVE, PIPELINE, REPLAY, ROUTER, STARTED, STORE, UPSTREAM
+from .access import QUIET_PATHS, AccessLog
+from .keys import (
+    ACCESS_LOG,
+    ACCOUNTING,
+    CONFIG,
+    OBSERVE,
+    PIPELINE,
+    REPLAY,
+    ROUTER,
+    SHARED_BUDGETS,
+    STARTED,
+    STORE,
+    UPSTREAM,
+)
 from .middleware import call_middleware, cors_headers
 
 log = logging.getLogger("litecursor")
@@ -37,10 +51,16 @@ MODEL_PATHS = ("/models", "/v1/models", "/cursor/models", "/cursor/v1/models")
 
 
 def create_app(
-    config: Config, access_stream: TextIO | None = None, log_format: LogFormat = "text"
+    config: Config,
+    access_stream: TextIO | None = None,
+    log_format: LogFormat = "text",
+    *,
+    shared_budgets: bool | None = None,
 ) -> web.Application:
     """The gateway for `config`; access lines go to `access_stream` when given (see `access`),
-    else through the `litecursor.access` logger, as text or JSON lines."""
+    else through the `litecursor.access` logger, as text or JSON lines. `shared_budgets`:
+    several processes serve from this database (worker processes on one SQLite file): budgets
+    are then reserved in the database, as they always are on PostgreSQL."""
     app = web.Application(
         middlewares=[call_middleware],
         client_max_size=config.max_request_bytes,
@@ -55,7 +75,8 @@ def create_app(
     app.cleanup_ctx.append(_observability)
     app[REPLAY] = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
     app[PIPELINE] = Pipeline()
-    app.cleanup_ctx.append(_store)
+    app[SHARED_BUDGETS] = shared_budgets
+    app.cleanup_ctx.append(_accounting)
     app.cleanup_ctx.append(_upstream_pool)
     app.on_response_prepare.append(cors_headers)
     for path in CHAT_PATHS:
@@ -69,13 +90,34 @@ def create_app(
     return app
 
 
-async def _store(app: web.Application) -> AsyncIterator[None]:
-    """Keys, budgets and spend: opened (and migrated) before the first request, closed last."""
-    store = store_for(app[CONFIG])
+async def _accounting(app: web.Application) -> AsyncIterator[None]:
+    """Keys, budgets and spend: the store opened (and migrated) before the first request;
+    at shutdown, after the last request, every queued spend row written, then closed."""
+    config = app[CONFIG]
+    store = store_for(config)
     await store.open()
     app[STORE] = store
+    observe = app[OBSERVE]
+    service = AccountingService(
+        config,
+        store,
+        redis=redis_for(config),
+        shared_budgets=app[SHARED_BUDGETS],
+        watcher=observe.alerts,  # 80% and 100% of a budget, once per period
+        on_drop=observe.spend_rows_dropped,
+    )
+    try:
+        await service.start()
+    except BaseException:
+        await service.close()
+        await store.close()
+        raise
+    app[ACCOUNTING] = service
     yield
-    await store.close()
+    try:
+        await service.close()
+    finally:
+        await store.close()
 
 
 async def _observability(app: web.Application) -> AsyncIterator[None]:
@@ -90,11 +132,19 @@ async def _observability(app: web.Application) -> AsyncIterator[None]:
 async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     client = UpstreamClient.create()
     app[UPSTREAM] = client
-    app[ROUTER] = Router(app[CONFIG], client)
+    config = app[CONFIG]
+    # with Redis, cooldowns and deployment counts are every instance's (router/shared.py)
+    redis = app[ACCOUNTING].redis
+    state = SharedState(redis, config.deployments) if redis is not None else None
+    if state is not None:
+        state.start()
+    app[ROUTER] = Router(config, client, state=state)
     app[OBSERVE].watch(app[ROUTER])
     for listener in listeners(app):
         app[PIPELINE].add(listener)
     yield
+    if state is not None:
+        await state.close()
     await client.close()
 
 
@@ -107,6 +157,8 @@ def listeners(app: web.Application) -> list[object]:
     return [
         MasterKey(config.master_key),
         *([MetricsToken(token)] if token else []),
+        # keys, limits and budgets; the cost, which the listeners after it read
+        app[ACCOUNTING].listener(app[ROUTER], QUIET_PATHS, _redactor(config)),
         RouterUsage(app[ROUTER]),
         app[REPLAY],
         *app[OBSERVE].listeners(),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..accounting.service import AccountingService
 from ..config import Config
 from ..observe import Observability
 from ..pipeline import Call, Pipeline
@@ -23,3 +24,6 @@ STARTED = web.AppKey("started", float)
 ACCESS_LOG = web.AppKey("access_log", AccessLog)
 STORE = web.AppKey("store", Store)
 OBSERVE = web.AppKey("observe", Observability)
+ACCOUNTING = web.AppKey("accounting", AccountingService)
+#: reserve budgets in the database whatever it is (None: only on PostgreSQL)
+SHARED_BUDGETS: web.AppKey[bool | None] = web.AppKey("shared_budgets")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -10,7 +11,7 @@ from aiohttp import web
 from ..accounting import manage, reports
 from ..errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from ..store import Store
-from .keys import CALL, STORE
+from .keys import ACCOUNTING, CALL, STORE
 
 
 def _json(data: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -124,20 +125,35 @@ async def global_spend_report(request: web.Request) -> web.Response:
     return _json(reports.report_rows(by, await store.spend_report(by, start, end)))
 
 
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+
+
+def _applied(handler: Handler) -> Handler:
+    """A change takes effect on this instance before its answer is sent (others see it
+    through the change feed within a second)."""
+
+    async def changed(request: web.Request) -> web.Response:
+        resp = await handler(request)
+        await request.app[ACCOUNTING].changed()
+        return resp
+
+    return changed
+
+
 def add_routes(app: web.Application) -> None:
     r = app.router
-    r.add_post("/key/generate", key_generate)
+    r.add_post("/key/generate", _applied(key_generate))
     r.add_get("/key/info", key_info)
     r.add_get("/key/list", key_list)
-    r.add_post("/key/update", key_update)
-    r.add_post("/key/delete", key_delete)
-    r.add_post("/key/block", key_block)
-    r.add_post("/key/unblock", key_unblock)
-    r.add_post("/key/regenerate", key_regenerate)
-    r.add_post("/key/{key}/regenerate", key_regenerate)
-    r.add_post("/user/new", user_new)
+    r.add_post("/key/update", _applied(key_update))
+    r.add_post("/key/delete", _applied(key_delete))
+    r.add_post("/key/block", _applied(key_block))
+    r.add_post("/key/unblock", _applied(key_unblock))
+    r.add_post("/key/regenerate", _applied(key_regenerate))
+    r.add_post("/key/{key}/regenerate", _applied(key_regenerate))
+    r.add_post("/user/new", _applied(user_new))
     r.add_get("/user/info", user_info)
-    r.add_post("/team/new", team_new)
+    r.add_post("/team/new", _applied(team_new))
     r.add_get("/team/info", team_info)
     r.add_get("/spend/logs", spend_logs)
     r.add_get("/global/spend/report", global_spend_report)

@@ -1,0 +1,362 @@
+"""The accounting listener: virtual keys at authentication, models, rate limits and budgets at
+admission, the cost when the answer is complete, one spend row per request at finish.
+
+Nothing here awaits the database for a key it knows: keys come from the `KeyCache`, budgets
+from the `Budgets` ledger (or one conditional UPDATE when instances share a database), rate
+limits from memory (or one Redis script when Redis is configured), and rows go to the spend
+writer's queue.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ..config.accounting import AccountingSettings
+from ..errors import (
+    BudgetExceededError,
+    PermissionDeniedError,
+    RateLimitError,
+    ServiceUnavailableError,
+)
+from ..pipeline import Call, Identity, Outcome
+from ..protocol.types import ChatRequest
+from ..router import Router
+from ..router.names import Group
+from ..store import BudgetRef, KeyRecord, StoreError, TeamRecord, UserRecord
+from ..store.records import BudgetKind, allows
+from ..store.tokens import MIN_CUSTOM_LENGTH
+from . import limits
+from .budgets import PROXY, Budgets, EndUsers, Refusal
+from .keycache import Identity as CachedIdentity
+from .keycache import KeyCache
+from .limits import Limiter, MemoryLimiter, Scope
+from .prices import FREE, Bill, Prices, bill, prompt_chars
+from .rows import spend_row
+from .writer import SpendWriter
+
+log = logging.getLogger("litecursor.keys")
+
+#: the key of this listener's state in `Call.notes`
+NOTE = "accounting"
+#: a shared limiter that fails is logged at most this often while it keeps failing
+LOG_EVERY = 30.0
+
+
+class KeyPlan:
+    """What admission needs of one key, worked out once each time its record is loaded."""
+
+    __slots__ = (
+        "aliases",
+        "blocked",
+        "expires_at",
+        "identity",
+        "limited",
+        "models",
+        "refs",
+        "scopes",
+        "source",
+    )
+
+    def __init__(self, source: CachedIdentity, budgets: Budgets) -> None:
+        key, user, team = source.key, source.user, source.team
+        self.source = source
+        self.blocked = key.blocked or (team is not None and team.blocked)
+        self.expires_at = key.expires_at
+        owners: list[tuple[BudgetKind, str, str | None, KeyRecord | UserRecord | TeamRecord]]
+        owners = [("key", key.token, key.key_alias or key.key_name, key)]
+        if user is not None:
+            owners.append(("user", user.user_id, user.user_alias, user))
+        if team is not None:
+            owners.append(("team", team.team_id, team.team_alias, team))
+        refs: list[BudgetRef] = []
+        self.aliases: dict[BudgetRef, str | None] = {}
+        self.limited: tuple[BudgetRef, ...] = ()
+        scopes: list[Scope] = []
+        models: list[tuple[str, tuple[str, ...]]] = []
+        for kind, id, alias, record in owners:
+            ref = BudgetRef(kind, id)
+            refs.append(ref)
+            self.aliases[ref] = alias
+            budgets.track(ref, record.budget)
+            if record.budget.max_budget is not None:
+                self.limited += (ref,)
+            lim = record.limits
+            if lim.any:
+                scopes.append(
+                    Scope(f"{kind}:{id}", lim.rpm_limit, lim.tpm_limit, lim.max_parallel_requests)
+                )
+            if record.models:
+                models.append((_who(ref, alias), record.models))
+        self.refs = tuple(refs)
+        self.scopes = tuple(scopes)
+        self.models = tuple(models)
+        self.identity = Identity(
+            key.token,
+            kind="key",
+            alias=key.key_alias,
+            user_id=key.user_id,
+            team_id=key.team_id,
+            record=self,
+        )
+
+
+@dataclass(slots=True, eq=False)
+class Ticket:
+    """One request's accounting: what it reserved and acquired, and its bill."""
+
+    prompt: int
+    refs: Sequence[BudgetRef] = ()
+    aliases: dict[BudgetRef, str | None] = field(default_factory=dict)
+    reserved: float = 0.0
+    #: reserved in the database (given back with the request's charges)
+    held: bool = False
+    scopes: Sequence[Scope] = ()
+    limiter: Limiter | None = None
+    bill: Bill = FREE
+
+
+class Accounting:
+    """The listener (`authenticate`, `admit`, `answered`, `finish`)."""
+
+    def __init__(
+        self,
+        settings: AccountingSettings,
+        router: Router,
+        *,
+        keys: KeyCache,
+        budgets: Budgets,
+        limiter: Limiter,
+        writer: SpendWriter,
+        prices: Prices,
+        end_users: EndUsers | None = None,
+        quiet_routes: frozenset[str] = frozenset(),
+        redact: Callable[[str], str] | None = None,
+    ) -> None:
+        self.router = router
+        self.keys = keys
+        self.budgets = budgets
+        self.limiter = limiter
+        self.writer = writer
+        self.prices = prices
+        self.end_users = end_users
+        #: routes that get no row (liveness probes, as they get no access line)
+        self.quiet_routes = quiet_routes
+        #: provider credentials out of the error texts a row keeps
+        self.redact = redact
+        self._local = limiter if isinstance(limiter, MemoryLimiter) else MemoryLimiter()
+        self._plans: dict[str, KeyPlan] = {}
+        s = settings
+        self._proxy_scope = (
+            (Scope("proxy", rpm=s.rpm_limit, parallel=s.max_parallel_requests),)
+            if s.rpm_limit is not None or s.max_parallel_requests is not None
+            else ()
+        )
+        self._proxy_limited = s.max_budget is not None
+        self._limiter_failing = 0.0
+
+    # -- who is calling ------------------------------------------------------------------
+
+    async def authenticate(self, call: Call, token: str) -> Identity | None:
+        """A virtual key's identity; None (so 401, alike for all three) for a token that is
+        no key, a blocked key (or team) and an expired key."""
+        if len(token) < MIN_CUSTOM_LENGTH:
+            return None  # no key is this short: not worth a lookup
+        try:
+            found = await self.keys.identify(token)
+        except StoreError as e:
+            log.warning("cannot look up a key: %s", e)
+            raise ServiceUnavailableError(
+                "cannot check the API key now: the key database is unreachable; retry shortly",
+                headers={"retry-after": "5"},
+            ) from None
+        if found is None:
+            return None
+        plan = self._plans.get(found.key.token)
+        if plan is None or plan.source is not found:
+            plan = self._plans[found.key.token] = KeyPlan(found, self.budgets)
+        if plan.blocked or (plan.expires_at is not None and plan.expires_at <= time.time()):
+            return None
+        return plan.identity
+
+    # -- may they ------------------------------------------------------------------------
+
+    async def admit(self, call: Call, req: ChatRequest) -> None:
+        now = time.time()
+        ident = call.identity
+        record = ident.record if ident is not None else None
+        plan = record if isinstance(record, KeyPlan) else None
+        ticket = Ticket(prompt_chars(req, call.request_bytes))
+        call.notes[NOTE] = ticket
+        group: Group | None = None
+        if plan is not None and plan.models:
+            group = self.router.names.resolve(req.model)
+            _check_models(plan, req.model, group)
+        refs: list[BudgetRef] = []
+        limited: list[BudgetRef] = []
+        aliases = ticket.aliases
+        if plan is not None:
+            refs += plan.refs
+            limited += plan.limited
+            aliases.update(plan.aliases)
+        if self.end_users is not None and call.end_user:
+            try:
+                ref = await self.end_users.ref(call.end_user)
+            except StoreError as e:
+                log.warning("end user budget not checked: %s", e)
+            else:
+                refs.append(ref)
+                limited.append(ref)
+                aliases[ref] = None
+        refs.append(PROXY)
+        if self._proxy_limited:
+            limited.append(PROXY)
+        scopes = (plan.scopes if plan is not None else ()) + self._proxy_scope
+        if scopes:
+            call.headers.update(limits.headers(await self._acquire(ticket, scopes, now), now))
+        ticket.refs = refs
+        if not limited:
+            return
+        group = group or self.router.names.resolve(req.model)
+        amount = self.prices.estimate(
+            group.deployments if group else (), ticket.prompt, req.max_tokens
+        )
+        refusal = await self.budgets.reserve(call.request_id, refs, limited, amount, aliases, now)
+        if refusal is not None:
+            if ticket.limiter is not None:
+                ticket.limiter.release(ticket.scopes, 0, now)
+                ticket.scopes = ()
+            ticket.refs = ()
+            raise _budget_error(refusal, aliases.get(refusal.ref))
+        ticket.reserved = amount
+        ticket.held = self.budgets.shared
+
+    async def _acquire(
+        self, ticket: Ticket, scopes: tuple[Scope, ...], now: float
+    ) -> list[limits.Usage]:
+        """Count the request on every scope (429 when one is full). When Redis fails, the
+        limits hold per process until it is back, rather than not at all."""
+        limiter = self.limiter
+        try:
+            usages = await limiter.acquire(scopes, now)
+        except RateLimitError:
+            raise
+        except Exception as e:  # Redis unreachable or failing
+            if limiter is self._local:
+                raise
+            if time.monotonic() - self._limiter_failing > LOG_EVERY:
+                self._limiter_failing = time.monotonic()
+                log.warning("rate limits counted per process while Redis fails: %s", e)
+            limiter = self._local
+            usages = await limiter.acquire(scopes, now)
+        ticket.scopes = scopes
+        ticket.limiter = limiter
+        return usages
+
+    # -- what it cost --------------------------------------------------------------------
+
+    def answered(self, call: Call) -> None:
+        ticket = call.notes.get(NOTE)
+        prompt = ticket.prompt if isinstance(ticket, Ticket) else call.request_bytes
+        d = call.deployment
+        b = bill(
+            call.usage,
+            call.upstream_done,
+            call.output_chars,
+            prompt,
+            self.prices.of(d) if d is not None else None,
+        )
+        call.cost = b.cost
+        if isinstance(ticket, Ticket):
+            ticket.bill = b
+        if not call.stream:
+            call.headers["x-litecursor-response-cost"] = money(b.cost)
+
+    def finish(self, call: Call, outcome: Outcome) -> None:
+        ticket = call.notes.get(NOTE)
+        now = time.time()
+        b = FREE
+        charges = []
+        release = None
+        if isinstance(ticket, Ticket):
+            b = ticket.bill
+            if ticket.refs:
+                charges = self.budgets.settle(
+                    ticket.refs, ticket.reserved, b.cost, ticket.aliases, now
+                )
+            if ticket.limiter is not None and ticket.scopes:
+                tokens = b.usage.total_tokens if b.usage is not None else 0
+                ticket.limiter.release(ticket.scopes, tokens, now)
+            if ticket.held:
+                release = call.request_id
+        if call.method == "OPTIONS" or call.route in self.quiet_routes:
+            return  # liveness probes and CORS preflights: no row, as no access line
+        row = (
+            spend_row(call, outcome, b)
+            if self.redact is None
+            else spend_row(call, outcome, b, self.redact)
+        )
+        self.writer.put(row, charges, release)
+
+
+def money(cost: float) -> str:
+    """US dollars in plain decimal notation (never `1e-05`)."""
+    return f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
+
+
+def usd(x: float) -> str:
+    """Dollars for a message: cents for large sums, more digits for the small ones budgets
+    of a few requests deal in ($0.00144, not $0.00)."""
+    if abs(x) >= 10:
+        return f"${x:,.2f}"
+    text = f"{x:.6f}".rstrip("0")
+    return "$" + (text + "0" * (2 - len(text.split(".")[1])))
+
+
+def _who(ref: BudgetRef, alias: str | None) -> str:
+    if ref.kind == "proxy":
+        return "the proxy"
+    name = alias or ref.id
+    return f"{ref.kind.replace('_', ' ')} '{name}'"
+
+
+def _check_models(plan: KeyPlan, model: str, group: Group | None) -> None:
+    """403 naming the model and the ones allowed, when the key, its user or its team lists
+    models and this is none of them (a Cursor variant counts as its base name, an alias as
+    the group it names, and an entry may be a wildcard such as `claude-*`)."""
+    name = group.name if group is not None else None
+    for who, allowed in plan.models:
+        if allows(allowed, model, name):
+            continue
+        if any("*" in a and fnmatch.fnmatchcase(model, a) for a in allowed):
+            continue
+        raise PermissionDeniedError(
+            f"model '{model}' is not allowed for {who}; allowed models: {', '.join(allowed)}",
+            param="model",
+            code="model_not_allowed",
+        )
+
+
+def _budget_error(r: Refusal, alias: str | None) -> BudgetExceededError:
+    who = _who(r.ref, alias)
+    held = f", with ${r.reserved:.4f} more reserved by requests under way" if r.reserved > 0 else ""
+    if r.reset_at is not None:
+        reset = datetime.fromtimestamp(r.reset_at, UTC).isoformat(timespec="seconds")
+        reset = reset.replace("+00:00", "Z")
+        when = f"; it resets at {reset}"
+    else:
+        reset = None
+        when = "; it does not reset (no budget_duration)"
+    setting = " (litellm_settings.max_budget)" if r.ref.kind == "proxy" else ""
+    return BudgetExceededError(
+        f"Budget exceeded: {who} has spent {usd(r.spend)} of its {usd(r.max_budget)} "
+        f"budget{setting}{held}{when}",
+        budget=r.ref.kind,
+        spend=round(r.spend, 10),
+        max_budget=r.max_budget,
+        reset_at=reset,
+    )
