@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ssl
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,6 +88,7 @@ class Settings:
     compare_loops: bool = True
     profile: bool = True
     rounds: int = 3  # the target loads are measured this many times; the median is reported
+    keys: int = 200  # virtual keys made for the keys-against-master-key comparison
 
     @classmethod
     def quick(cls) -> Settings:
@@ -100,6 +104,7 @@ class Settings:
             compare_loops=False,
             profile=False,
             rounds=2,  # the median path runs too
+            keys=5,
         )
 
 
@@ -145,6 +150,7 @@ class Workload:
     direct: bool = False  # to the fake itself, not through the gateway
     floor: bool = False  # through the bare aiohttp pass-through (`null_proxy.py`)
     first: str = ""  # the bytes that mark the first content (TTFB); empty: the first body bytes
+    keys: tuple[str, ...] = ()  # virtual keys, one per request in turn (else `headers`' own)
 
     def command(self, cafile: str) -> dict[str, Any]:
         body = None if self.body is None else self.body.decode()
@@ -152,6 +158,7 @@ class Workload:
             "url": self.url,
             "body": body,
             "headers": self.headers,
+            "keys": list(self.keys),
             "expect": self.expect,
             "first": self.first,
             "cafile": cafile if self.tls else None,
@@ -242,6 +249,38 @@ class Bench:
         w.url = f"https://127.0.0.1:{self.null_port}/p/{upstream}"
         w.tls, w.direct, w.floor = True, False, True
         return w
+
+    def with_keys(self, w: Workload, keys: tuple[str, ...]) -> Workload:
+        """The same requests, each with the next of `keys` instead of the master key."""
+        return dataclasses.replace(w, label=f"{w.label} [virtual keys]", keys=keys)
+
+    def make_keys(self, n: int) -> tuple[str, ...]:
+        """`n` virtual keys made through `POST /key/generate` on the running gateway, each with
+        a budget that resets and rate limits (large enough never to refuse), so every request
+        reserves, counts and settles them."""
+        ctx = ssl.create_default_context(cafile=self.cafile)
+        keys = []
+        for i in range(n):
+            body = {
+                "key_alias": f"bench-{i}",
+                "max_budget": 1e6,
+                "budget_duration": "30d",
+                "rpm_limit": 10**7,
+                "tpm_limit": 10**10,
+                "max_parallel_requests": 10**5,
+            }
+            req = urllib.request.Request(
+                f"https://127.0.0.1:{self.port}/key/generate",
+                data=orjson.dumps(body),
+                headers={
+                    "authorization": f"Bearer {MASTER_KEY}",
+                    "content-type": "application/json",
+                },
+                method="POST",
+            )
+            with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+                keys.append(orjson.loads(r.read())["key"])
+        return tuple(keys)
 
     # -- measuring ------------------------------------------------------------------------
 

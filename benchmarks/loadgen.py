@@ -79,6 +79,17 @@ class Request:
         self.expect = cmd.get("expect", "").encode()
         # time to first content: until these bytes arrive (empty: the first body bytes)
         self.first = cmd.get("first", "").encode()
+        # bearer keys taken in turn, one per request (virtual keys); none: the headers' own
+        self.keys = [
+            {**self.headers, "authorization": f"Bearer {k}"} for k in cmd.get("keys") or ()
+        ]
+        self.sent = 0
+
+    def next_headers(self) -> dict[str, str]:
+        if not self.keys:
+            return self.headers
+        self.sent += 1
+        return self.keys[self.sent % len(self.keys)]
 
     async def send(self, session: aiohttp.ClientSession, stats: Stats | None) -> None:
         t0 = perf()
@@ -89,7 +100,7 @@ class Request:
         try:
             method = "POST" if self.body is not None else "GET"
             async with session.request(
-                method, self.url, data=self.body, headers=self.headers
+                method, self.url, data=self.body, headers=self.next_headers()
             ) as resp:
                 async for data in resp.content.iter_any():
                     if not ttfb and first in tail + data:
@@ -203,7 +214,7 @@ class Holder:
                 async with ramp:  # open a bounded number at once: the listen backlog is finite
                     method = "POST" if req.body is not None else "GET"
                     resp = await self.session.request(
-                        method, req.url, data=req.body, headers=req.headers
+                        method, req.url, data=req.body, headers=req.next_headers()
                     )
                     if resp.status != 200:
                         failed[f"status {resp.status}"] = failed.get(f"status {resp.status}", 0) + 1

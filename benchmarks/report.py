@@ -85,6 +85,9 @@ class Report:
     profile: Profile | None = None
     profile_note: str = ""
     elapsed: float = 0.0
+    #: the virtual keys of the keys-against-master-key comparison
+    keys: tuple[str, ...] = ()
+    keys_count: int = 0
 
     def add(self, section: str, run: Run) -> None:
         self.runs.setdefault(section, []).append(run)
@@ -112,6 +115,7 @@ class Report:
             self._anthropic,
             self._latency,
             self._cpu,
+            self._keys,
             self._memory,
             self._tls,
             self._loops,
@@ -498,6 +502,63 @@ class Report:
             ),
         ]
 
+    def _key_pair(self, section: str) -> tuple[Run | None, Run | None]:
+        runs = self.runs.get(section, [])
+        master = next((r for r in runs if "[virtual keys]" not in r.label), None)
+        keyed = next((r for r in runs if "[virtual keys]" in r.label), None)
+        return master, keyed
+
+    def _keys(self) -> list[str]:
+        cm, ck = self._key_pair("keys_cpu")
+        lm, lk = self._key_pair("keys_latency")
+        if not (cm and ck and lm and lk):
+            return []
+        rows = []
+        for what, cpu, lat in (("master key", cm, lm), ("virtual keys", ck, lk)):
+            rows.append(
+                [
+                    what,
+                    _f(cpu.rps),
+                    _f(cpu.gateway_ms, 3),
+                    _f(lat.ms("total", "p50"), 2),
+                    _f(lat.ms("total", "p99"), 2),
+                    _f(lat.ms("ttfb", "p50"), 2),
+                ]
+            )
+        rows.append(
+            [
+                "**virtual keys minus master key**",
+                f"{ck.rps / cm.rps - 1:+.1%}" if cm.rps else "-",
+                f"**{ck.gateway_ms - cm.gateway_ms:+.3f} ({ck.gateway_ms / cm.gateway_ms - 1:+.1%})**",
+                f"**{lk.ms('total', 'p50') - lm.ms('total', 'p50'):+.2f}**",
+                f"{lk.ms('total', 'p99') - lm.ms('total', 'p99'):+.2f}",
+                f"{lk.ms('ttfb', 'p50') - lm.ms('ttfb', 'p50'):+.2f}",
+            ]
+        )
+        return [
+            "## Virtual keys, budgets and spend rows",
+            "",
+            f"The same requests with the master key, and with one of {self.keys_count} virtual "
+            "keys each (taken in turn), every key with a budget (reserved at admission, settled "
+            "at the end) and rpm/tpm/parallel limits; a spend row per request either way, "
+            "written to SQLite in batches. Both in the same run, taking turns. CPU: the "
+            "Anthropic-shaped stream load at c=20; latency: the chat stream at c=10, 100 "
+            "requests/s.",
+            "",
+            *self._rounds_note("CPU per request (c=20) and total p50 (c=10)"),
+            *_table(
+                [
+                    "key",
+                    "req/s (c=20)",
+                    "CPU ms/req (c=20)",
+                    "total p50 ms",
+                    "total p99 ms",
+                    "TTFB p50 ms",
+                ],
+                rows,
+            ),
+        ]
+
     def _machine(self) -> list[str]:
         return ["## Machine", "", *machine.describe()]
 
@@ -551,6 +612,51 @@ class Report:
                         f"{floor_stream:.1f} KiB" if floor_stream is not None else "-",
                     ]
                 )
+        cm, ck = self._key_pair("keys_cpu")
+        lm, lk = self._key_pair("keys_latency")
+        if cm and ck and cm.gateway_ms:
+            more = ck.gateway_ms / cm.gateway_ms - 1
+            rows.append(
+                [
+                    "virtual keys: CPU per streamed request within 10% of the master key's",
+                    f"{more:+.1%}",
+                    _ok(more <= 0.10),
+                    "-",
+                ]
+            )
+        if lm and lk:
+            added = lk.ms("total", "p50") - lm.ms("total", "p50")
+            rows.append(
+                [
+                    "virtual keys: added p50 over the master key ≤ 0.2 ms",
+                    f"{added:+.2f} ms",
+                    _ok(added <= 0.2),
+                    "-",
+                ]
+            )
+        keyed = next(
+            (m for m in self.memory if "virtual keys" in m["label"] and m.get("open")), None
+        )
+        plain = next(
+            (
+                m
+                for m in self.memory
+                if m.get("open")
+                and m["label"].split()[0] == (keyed or {}).get("label", "").split(" ")[0]
+                and m["label"].endswith("short chat request, HTTPS")
+            ),
+            None,
+        )
+        if keyed and plain:
+            more_kib = _per_stream(keyed) - _per_stream(plain)
+            rows.append(
+                [
+                    "virtual keys: memory per open stream not above the master key's (±2 KiB)",
+                    f"{more_kib:+.1f} KiB",
+                    _ok(more_kib <= 2.0),
+                    "-",
+                ]
+            )
         return [
             "## Targets (issue 5)",
             "",

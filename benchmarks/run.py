@@ -77,6 +77,32 @@ def run_all(b: Bench, report: Report) -> None:
     report.add("tls", b.measure(health, 10, new_connection=True))
 
 
+def run_keys(b: Bench, report: Report) -> None:
+    """Virtual keys against the master key, taking turns in the same run: each request with
+    the next of `Settings.keys` keys, each key with a budget and rate limits, spend rows on
+    for both (SQLite beside the config). CPU per streamed request on the Anthropic load at
+    c=20, added latency on the paced load at c=10."""
+    s = b.settings
+    keys = b.make_keys(s.keys)
+    report.keys_count = len(keys)
+    print(f"virtual keys ({len(keys)} keys, one per request in turn) against the master key:")
+    claude = b.cursor("claude-bench", "chat", True)
+    b.measure(b.with_keys(claude, keys), 10, duration=0.5)  # every key seen once: cached
+    for run in medians(b, [claude, b.with_keys(claude, keys)], 20, key=lambda r: r.gateway_ms):
+        report.add("keys_cpu", run)
+    gpt = b.cursor("gpt-bench", "chat", True)
+    for run in medians(
+        b,
+        [gpt, b.with_keys(gpt, keys)],
+        10,
+        key=lambda r: r.ms("total", "p50"),
+        rate=s.latency_rate,
+        duration=s.latency_duration,
+    ):
+        report.add("keys_latency", run)
+    report.keys = keys
+
+
 def medians(
     b: Bench, paths: list[Workload], c: int, key: Callable[[Run], float], **kw: Any
 ) -> list[Run]:
@@ -100,9 +126,13 @@ def run_memory(b: Bench, report: Report) -> None:
     report.fd_limit = limit
     first = s.hold[0]
     loads = [(n, "short", True) for n in s.hold] + [(first, "chat", True), (first, "short", False)]
+    if report.keys:  # each stream with its own virtual key (budgets, limits, a row each)
+        loads.append((first, "keys", True))
     for n, dialect, tls in loads:
         scheme = "HTTPS" if tls else "plain HTTP (--insecure-http)"
-        what = "short chat request" if dialect == "short" else "recorded Cursor chat body"
+        what = {"short": "short chat request", "keys": "short chat request, virtual keys"}.get(
+            dialect, "recorded Cursor chat body"
+        )
         row: dict[str, Any] = {"label": f"{n} open streams, {what}, {scheme}"}
         if 2 * n + 1024 > limit:
             row["skipped"] = problem or f"the open-file limit is {limit}"
@@ -117,7 +147,10 @@ def run_memory(b: Bench, report: Report) -> None:
         if (n, dialect, tls) == loads[0]:
             report.memory.append({"label": "idle, HTTPS", "idle": idle})
         row["baseline"] = idle["VmRSS"]
-        row.update(b.hold(b.cursor("gpt-idle", dialect, True), n))
+        held = b.cursor("gpt-idle", "short" if dialect == "keys" else dialect, True)
+        if dialect == "keys":
+            held = b.with_keys(held, report.keys)
+        row.update(b.hold(held, n))
         print(
             f"  {row['label']}: {row['open']} open, idle {idle}, held {row['memory']}, "
             f"failed {row['failed']}",
@@ -251,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             report.loop = _loop_in_use(b.gateway)
             if not args.only_workers:
                 run_all(b, report)
+                run_keys(b, report)
                 if settings.profile:
                     run_profile(b, report)
                 if not args.no_memory:

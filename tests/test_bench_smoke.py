@@ -24,6 +24,7 @@ def test_quick_benchmark_runs_the_real_gateway_and_prints_its_tables(tmp_path: P
         "## Throughput, requests/s",
         "## Added latency at concurrency 10",
         "## Gateway CPU per request and per streamed chunk",
+        "## Virtual keys, budgets and spend rows",
         "## Memory",
         "## TLS handshakes",
         "## Machine",
