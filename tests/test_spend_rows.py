@@ -17,6 +17,7 @@ import pytest
 
 from litecursor.server.keys import ACCOUNTING, STORE
 from litecursor.store import SpendRow, open_store
+from litecursor.store.tokens import hash_key
 from litecursor.tls import client_context
 
 from .conftest import GatewayFactory
@@ -274,3 +275,31 @@ async def test_a_row_never_keeps_the_provider_key_an_upstream_echoes(
     r = await row(gw, "req-echo")
     assert r.error_message and "[redacted]" in r.error_message
     assert "sk-upstream-secret" not in str(r)
+
+
+async def test_an_error_mid_stream_is_charged_for_the_text_before_it(
+    gw: Gateway, upstreams: list[tuple[FakeUpstream, str]]
+) -> None:
+    fake, _ = upstreams[0]
+    fake.replies.append(Reply(text="w" * 40, stream_error="The server had an error"))
+    status, payloads = await gw.chat({**CHAT, "stream": True}, headers={"x-request-id": "req-mid"})
+    assert status == 200 and "error" in payloads[-1]
+    r = await row(gw, "req-mid")
+    assert r.estimated and r.completion_tokens == 10 and r.spend > 0
+    assert r.error_message is not None and "The server had an error" in r.error_message
+
+
+async def test_disable_spend_logs_keeps_the_budgets_but_writes_no_row(
+    gateway_factory: GatewayFactory, upstreams: list[tuple[FakeUpstream, str]]
+) -> None:
+    gw = await gateway_factory(
+        [openai_model("gpt-4o", upstreams[0][1], **PRICES)],
+        general_settings={"master_key": "sk-test-master", "disable_spend_logs": True},
+    )
+    key = await make_key(gw, max_budget=1)
+    status, _ = await gw.chat(CHAT, key=key, headers={"x-request-id": "req-off"})
+    assert status == 200
+    await gw.app[ACCOUNTING].writer.flush()
+    assert await gw.app[STORE].spend_row("req-off") is None
+    record = await gw.app[STORE].get_key(hash_key(key))
+    assert record is not None and record.budget.spend == pytest.approx(0.000025)

@@ -62,6 +62,11 @@ class KeyPlan:
         "source",
     )
 
+    @property
+    def key(self) -> KeyRecord:
+        """The key's record, as the cache loaded it."""
+        return self.source.key
+
     def __init__(self, source: CachedIdentity, budgets: Budgets) -> None:
         key, user, team = source.key, source.user, source.team
         self.source = source
@@ -157,6 +162,7 @@ class Accounting:
             else ()
         )
         self._proxy_limited = s.max_budget is not None
+        self.no_rows = s.disable_spend_logs
         self._limiter_failing = 0.0
 
     # -- who is calling ------------------------------------------------------------------
@@ -293,8 +299,11 @@ class Accounting:
                 ticket.limiter.release(ticket.scopes, tokens, now)
             if ticket.held:
                 release = call.request_id
-        if call.method == "OPTIONS" or call.route in self.quiet_routes:
-            return  # liveness probes and CORS preflights: no row, as no access line
+        if self.no_rows or call.method == "OPTIONS" or call.route in self.quiet_routes:
+            # liveness probes and CORS preflights get no row, as no access line
+            if charges or release:
+                self.writer.put(None, charges, release)
+            return
         row = (
             spend_row(call, outcome, b)
             if self.redact is None

@@ -1,7 +1,8 @@
 """The settings of keys, budgets, limits and spend: database, proxy-wide budget and limits, Redis.
 
 Read from LiteLLM's places: `general_settings.database_url` / `global_max_parallel_requests` /
-`max_parallel_requests` (each deployment's default) / `proxy_batch_write_at`, `litellm_settings.max_budget` / `budget_duration` /
+`max_parallel_requests` (each deployment's default) / `proxy_batch_write_at` /
+`disable_spend_logs`, `litellm_settings.max_budget` / `budget_duration` /
 `max_end_user_budget` / `rate_limit` (the proxy's requests per minute, as LiteLLM's Cursor
 tutorial writes it), `router_settings.redis_*`, and litecursor's `spend_queue_size`.
 """
@@ -22,6 +23,7 @@ GENERAL_KEYS = frozenset(
         "global_max_parallel_requests",
         "max_parallel_requests",
         "proxy_batch_write_at",
+        "disable_spend_logs",
     }
 )
 LITELLM_KEYS = frozenset({"max_budget", "budget_duration", "max_end_user_budget", "rate_limit"})
@@ -47,6 +49,8 @@ class AccountingSettings:
     flush_interval: float = MAX_FLUSH_INTERVAL
     #: spend rows waiting to be written; beyond it the oldest are dropped, counted and logged
     spend_queue_size: int = 10_000
+    #: no row per request (`general_settings.disable_spend_logs`): budgets are still charged
+    disable_spend_logs: bool = False
     redis_url: str | None = None
 
 
@@ -88,8 +92,16 @@ def read_accounting(
         ),
         flush_interval=min(flush or MAX_FLUSH_INTERVAL, MAX_FLUSH_INTERVAL),
         spend_queue_size=queue or 10_000,
+        disable_spend_logs=_flag(p, general, "disable_spend_logs", f"{g}.disable_spend_logs"),
         redis_url=_redis_url(p, router),
     )
+
+
+def _flag(p: ValueReader, raw: dict[str, Any], key: str, path: str) -> bool:
+    value = raw.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(path, "must be true or false")
+    return value
 
 
 def _redis_url(p: ValueReader, raw: dict[str, Any]) -> str | None:

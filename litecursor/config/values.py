@@ -24,7 +24,6 @@ class ConfigError(Exception):
 KNOWN_UNSUPPORTED = {
     "general_settings": {
         "store_model_in_db",
-        "disable_spend_logs",
         "allowed_routes",
         "admin_only_routes",
         "custom_auth",
