@@ -68,3 +68,29 @@ def test_the_listeners_benchmark_times_each_listener() -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     for row in ("access line, text", "access line, JSON", "metrics (finish)", "export record"):
         assert row in done.stdout, row
+
+
+def test_the_accounting_benchmark_times_both_keys_and_the_rows() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "accounting.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for row in ("master key", "virtual key (one of 200", "added by a virtual key", "spend rows"):
+        assert row in done.stdout, row
+
+
+def test_the_keys_benchmark_pairs_the_master_key_with_virtual_keys() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "keys.py"), "--rounds", "1",
+         "--duration", "0.3", "--keys", "3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "| 1 |" in done.stdout and "Median per-round difference" in done.stdout
