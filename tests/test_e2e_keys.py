@@ -313,3 +313,32 @@ async def test_a_keys_budget_is_alerted_at_80_and_100_percent(
         ("budget_crossed", "carol", made["token"]),
     ]
     assert received[1]["spend"] == pytest.approx(3 * COST)
+
+
+async def test_with_the_database_away_known_keys_are_served_new_ones_get_503_and_rows_wait(
+    gateway_factory: GatewayFactory, upstream: tuple[FakeUpstream, str], tmp_path: Path
+) -> None:
+    from litecursor.server.keys import STORE
+
+    gw = await gateway_factory(
+        models(upstream[1]),
+        router_settings={"num_retries": 0},
+        general_settings={"master_key": "sk-test-master", "database_url": str(tmp_path / "l.db")},
+    )
+    known = (await admin(gw, "/key/generate", {"max_budget": 1}))["key"]
+    new = (await admin(gw, "/key/generate"))["key"]
+    assert await stream_all(client(gw, known)) == "hello there"
+    store = gw.app[STORE]
+    await gw.app[ACCOUNTING].writer.flush()
+    await store.close()  # the database goes away
+    try:
+        assert await stream_all(client(gw, known)) == "hello there"  # from memory
+        with pytest.raises(openai.InternalServerError) as e:
+            await stream_all(client(gw, new))
+        assert e.value.status_code == 503 and e.value.response.headers["retry-after"] == "5"
+        assert not await gw.app[ACCOUNTING].writer.flush()  # the rows wait
+        assert len(gw.app[ACCOUNTING].writer) == 2  # the answer's and the 503's
+    finally:
+        await store._connect()  # and comes back
+    assert await gw.app[ACCOUNTING].writer.flush()
+    assert (await key_info(gw, known))["spend"] == pytest.approx(2 * COST)

@@ -134,3 +134,20 @@ def _key_ref(key: str) -> Any:
     from litecursor.store.tokens import hash_key
 
     return BudgetRef("key", hash_key(key))
+
+
+async def test_with_the_shared_database_away_a_known_key_is_still_served(
+    pair: tuple[Gateway, Gateway], caplog: pytest.LogCaptureFixture
+) -> None:
+    a, _ = pair
+    key = (await admin(a, "/key/generate", {"max_budget": 1}))["key"]
+    assert await stream_all(client(a, key)) == "hello there"
+    store = a.app[ACCOUNTING].store
+    await a.app[ACCOUNTING].writer.flush()
+    await store.close()
+    try:
+        assert await stream_all(client(a, key)) == "hello there"
+    finally:
+        await store._connect()
+    assert "budgets admitted without a reservation" in caplog.text
+    assert (await key_info(a, key))["spend"] == pytest.approx(2 * COST)

@@ -36,15 +36,15 @@ from .keycache import Identity as CachedIdentity
 from .keycache import KeyCache
 from .limits import Limiter, MemoryLimiter, Scope
 from .prices import FREE, Bill, Prices, bill, prompt_chars
+from .quiet import Throttled
 from .rows import spend_row
 from .writer import SpendWriter
 
 log = logging.getLogger("litecursor.keys")
+warn = Throttled(log)
 
 #: the key of this listener's state in `Call.notes`
 NOTE = "accounting"
-#: a shared limiter that fails is logged at most this often while it keeps failing
-LOG_EVERY = 30.0
 
 
 class KeyPlan:
@@ -163,7 +163,6 @@ class Accounting:
         )
         self._proxy_limited = s.max_budget is not None
         self.no_rows = s.disable_spend_logs
-        self._limiter_failing = 0.0
 
     # -- who is calling ------------------------------------------------------------------
 
@@ -175,7 +174,7 @@ class Accounting:
         try:
             found = await self.keys.identify(token)
         except StoreError as e:
-            log.warning("cannot look up a key: %s", e)
+            warn.warning("lookup", "cannot look up a new key: %s", e)
             raise ServiceUnavailableError(
                 "cannot check the API key now: the key database is unreachable; retry shortly",
                 headers={"retry-after": "5"},
@@ -213,7 +212,7 @@ class Accounting:
             try:
                 ref = await self.end_users.ref(call.end_user)
             except StoreError as e:
-                log.warning("end user budget not checked: %s", e)
+                warn.warning("end_user", "end users' budgets not checked: %s", e)
             else:
                 refs.append(ref)
                 limited.append(ref)
@@ -231,7 +230,15 @@ class Accounting:
         amount = self.prices.estimate(
             group.deployments if group else (), ticket.prompt, req.max_tokens
         )
-        refusal = await self.budgets.reserve(call.request_id, refs, limited, amount, aliases, now)
+        try:
+            refusal = await self.budgets.reserve(
+                call.request_id, refs, limited, amount, aliases, now
+            )
+        except StoreError as e:
+            # the shared database is away: serve (spend still reaches the budgets once the
+            # queued charges are written) rather than refuse every request
+            warn.warning("reserve", "budgets admitted without a reservation: %s", e)
+            return
         if refusal is not None:
             if ticket.limiter is not None:
                 ticket.limiter.release(ticket.scopes, 0, now)
@@ -254,9 +261,7 @@ class Accounting:
         except Exception as e:  # Redis unreachable or failing
             if limiter is self._local:
                 raise
-            if time.monotonic() - self._limiter_failing > LOG_EVERY:
-                self._limiter_failing = time.monotonic()
-                log.warning("rate limits counted per process while Redis fails: %s", e)
+            warn.warning("redis", "rate limits counted per process while Redis fails: %s", e)
             limiter = self._local
             usages = await limiter.acquire(scopes, now)
         ticket.scopes = scopes

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 
 from ..store import KeyRecord, Store, StoreError, TeamRecord, UserRecord
 from ..store.tokens import hash_key
+from .quiet import Throttled
 
 log = logging.getLogger("litecursor.keys")
+warn = Throttled(log)
 
 #: how long a token found nowhere is not looked up again
 NEGATIVE_TTL = 5.0
@@ -138,4 +140,4 @@ class KeyCache:
             try:
                 await self.refresh()
             except StoreError as e:
-                log.warning("cannot read the change feed of %s: %s", self.store.where, e)
+                warn.warning("feed", "cannot read the change feed of %s: %s", self.store.where, e)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from ..errors import RateLimitError
+from .quiet import Throttled
 
 log = logging.getLogger("litecursor.limits")
+warn = Throttled(log)
 
 WINDOW = 60
 #: a parallel counter outlives a crashed instance by at most this (seconds)
@@ -240,7 +242,7 @@ class RedisLimiter:
         try:
             await self._release(keys=keys, args=[tokens])
         except Exception as e:  # Redis away: the in-flight count expires (PARALLEL_TTL)
-            log.warning("cannot release rate-limit counts in Redis: %s", e)
+            warn.warning("release", "cannot release rate-limit counts in Redis: %s", e)
 
     async def drain(self) -> None:
         while self._pending:

@@ -25,9 +25,11 @@ from .enforce import Accounting
 from .keycache import KeyCache
 from .limits import Limiter, MemoryLimiter, RedisLimiter
 from .prices import Prices
+from .quiet import Throttled
 from .writer import SpendWriter
 
 log = logging.getLogger("litecursor.keys")
+warn = Throttled(log)
 
 #: how often budget periods are reset in the database
 ROLL_EVERY = 1.0
@@ -165,4 +167,4 @@ class AccountingService:
                         await self.store.release_expired(now)
                     await self.store.prune_changes(now - CHANGES_KEPT)
             except StoreError as e:
-                log.warning("budget maintenance on %s failed: %s", self.store.where, e)
+                warn.warning("maintain", "budget maintenance on %s failed: %s", self.store.where, e)
