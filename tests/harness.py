@@ -107,9 +107,10 @@ def sse_payloads(raw: bytes) -> list[Any]:
 
 @asynccontextmanager
 async def run_gateway(
-    config: Config, certs: DevCerts, access_stream: TextIO | None = None
+    config: Config, certs: DevCerts, access_stream: TextIO | None = None, **options: Any
 ) -> AsyncIterator[Gateway]:
-    app = create_app(config, access_stream)
+    """`options`: `create_app`'s keyword options (`shared_budgets`)."""
+    app = create_app(config, access_stream, **options)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(certs.cert, certs.key))

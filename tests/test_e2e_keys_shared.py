@@ -151,3 +151,30 @@ async def test_with_the_shared_database_away_a_known_key_is_still_served(
         await store._connect()
     assert "budgets admitted without a reservation" in caplog.text
     assert (await key_info(a, key))["spend"] == pytest.approx(2 * COST)
+
+
+async def test_worker_processes_on_one_sqlite_file_share_budgets_through_it(
+    dev_certs: Any, upstream: tuple[FakeUpstream, str], tmp_path: Any
+) -> None:
+    """What `litecursor serve --workers N` does on SQLite: each worker reserves in the file."""
+    from .harness import make_config, run_gateway
+
+    fake, _ = upstream
+    fake.faults.first_byte_delay = 0.3
+    config = make_config(
+        models(upstream[1]),
+        router_settings={"num_retries": 0},
+        general_settings={"master_key": "sk-test-master", "database_url": str(tmp_path / "w.db")},
+    )
+    async with (
+        run_gateway(config, dev_certs, shared_budgets=True) as a,
+        run_gateway(config, dev_certs, shared_budgets=True) as b,
+    ):
+        key = (await admin(a, "/key/generate", {"max_budget": 5 * COST}))["key"]
+        await b.app[ACCOUNTING].changed()
+        tasks = [stream_all(client(gw, key), **FITTING) for _ in range(10) for gw in (a, b)]
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        ok = [r for r in results if r == "hello there"]
+        assert 4 <= len(ok) <= 5, results
+        await b.app[ACCOUNTING].writer.flush()
+        assert (await key_info(a, key))["spend"] == pytest.approx(len(ok) * COST)

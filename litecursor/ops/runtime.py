@@ -163,7 +163,8 @@ class Runtime:
         from ..server.lifecycle import install
 
         drain = Drain()
-        app = create_app(config, self.access_stream, self.log_format)
+        shared = self.settings.worker or None  # workers reserve budgets in their one database
+        app = create_app(config, self.access_stream, self.log_format, shared_budgets=shared)
         install(
             app,
             drain=drain,
