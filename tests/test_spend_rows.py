@@ -194,13 +194,14 @@ async def test_non_streamed_answers_carry_their_cost(gw: Gateway) -> None:
     assert (await row(gw, rid)).spend == pytest.approx(0.000025)
 
 
+@pytest.mark.parametrize("graceful", [None, 0.3])
 async def test_sigterm_while_a_stream_runs_keeps_its_row(
-    aiohttp_server: Any, dev_certs: Any, tmp_path: Path
+    aiohttp_server: Any, dev_certs: Any, tmp_path: Path, graceful: float | None
 ) -> None:
-    """The real `litecursor serve`: stopped mid-stream, it finishes the stream, then writes
-    the row before it exits."""
+    """The real `litecursor serve`, stopped mid-stream: it finishes the stream (or, past
+    `--graceful-timeout`, ends it and charges what was used), then writes the row and exits."""
     fake, base = await start_openai(aiohttp_server)
-    fake.faults.chunk_delay = 0.25
+    fake.faults.chunk_delay = 0.25 if graceful is None else 0.6
     fake.replies.append(Reply(text="z" * 60, pieces=6))
     config = tmp_path / "config.yaml"
     config.write_text(
@@ -212,11 +213,12 @@ async def test_sigterm_while_a_stream_runs_keeps_its_row(
         ).decode()
     )
     port = free_port()
-    proc = await asyncio.create_subprocess_exec(
-        *CLI, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-        "--cert", str(dev_certs.cert), "--key", str(dev_certs.key),
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    more = [] if graceful is None else ["--graceful-timeout", str(graceful)]
+    with (tmp_path / "serve.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            *CLI, "serve", "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+            "--cert", str(dev_certs.cert), "--key", str(dev_certs.key), *more, stderr=log,
+        )  # fmt: skip
     try:
         await wait_port(port, proc)
         connector = aiohttp.TCPConnector(ssl=client_context(dev_certs.ca))
@@ -232,7 +234,6 @@ async def test_sigterm_while_a_stream_runs_keeps_its_row(
             await resp.content.readany()
             proc.send_signal(signal.SIGTERM)
             body = await resp.read()
-        assert b"[DONE]" in body  # the stream under way was finished
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
         if proc.returncode is None:
@@ -244,7 +245,12 @@ async def test_sigterm_while_a_stream_runs_keeps_its_row(
         r = await store.spend_row("req-sigterm")
     finally:
         await store.close()
-    assert r is not None and r.status == 200 and r.spend > 0 and not r.estimated
+    assert r is not None and r.status == 200 and r.spend > 0
+    if graceful is None:
+        assert b"[DONE]" in body and not r.estimated  # the stream under way was finished
+    else:
+        assert b"shutting_down" in body and b"[DONE]" not in body
+        assert r.estimated and r.error_type == "shutting_down"
 
 
 async def wait_port(port: int, proc: asyncio.subprocess.Process) -> None:
