@@ -10,6 +10,7 @@ and writes it to `benchmarks/RESULTS.md` (see README.md for what each figure mea
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import profiling
-from bench import Bench, Run, Settings, Workload, bench_config
+from bench import MASTER_KEY, Bench, Run, Settings, Workload, bench_config
 from procs import Child, LoadGen, make_certs, raise_fd_limit, start_fake, start_null_proxy
 from report import Report
 
@@ -86,16 +87,22 @@ def run_keys(b: Bench, report: Report) -> None:
     keys = b.make_keys(s.keys)
     report.keys_count = len(keys)
     print(f"virtual keys ({len(keys)} keys, one per request in turn) against the master key:")
-    claude = b.cursor("claude-bench", "chat", True)
+    # the master key taken in turn from a list as long as the keys' (the load generator's work
+    # alike on both sides)
+    masters = (MASTER_KEY,) * len(keys)
+    claude = dataclasses.replace(b.cursor("claude-bench", "chat", True), keys=masters)
     b.measure(b.with_keys(claude, keys), 10, duration=0.5)  # every key seen once: cached
-    for run in medians(b, [claude, b.with_keys(claude, keys)], 20, key=lambda r: r.gateway_ms):
+    for run in medians(
+        b, [claude, b.with_keys(claude, keys)], 20, key=lambda r: r.gateway_ms, alternate=True
+    ):
         report.add("keys_cpu", run)
-    gpt = b.cursor("gpt-bench", "chat", True)
+    gpt = dataclasses.replace(b.cursor("gpt-bench", "chat", True), keys=masters)
     for run in medians(
         b,
         [gpt, b.with_keys(gpt, keys)],
         10,
         key=lambda r: r.ms("total", "p50"),
+        alternate=True,
         rate=s.latency_rate,
         duration=s.latency_duration,
     ):
@@ -104,13 +111,21 @@ def run_keys(b: Bench, report: Report) -> None:
 
 
 def medians(
-    b: Bench, paths: list[Workload], c: int, key: Callable[[Run], float], **kw: Any
+    b: Bench,
+    paths: list[Workload],
+    c: int,
+    key: Callable[[Run], float],
+    alternate: bool = False,
+    **kw: Any,
 ) -> list[Run]:
     """Each path measured `rounds` times, the paths taking turns (so a slow spell of the
-    machine falls on all of them), and for each the run with the median `key`."""
+    machine falls on all of them), and for each the run with the median `key`. `alternate`:
+    every other round in reverse order, so what one load leaves behind (spend rows still to
+    write) does not always fall on the same path."""
     runs: list[list[Run]] = [[] for _ in paths]
-    for _ in range(b.settings.rounds):
-        for w, done in zip(paths, runs, strict=True):
+    for n in range(b.settings.rounds):
+        order = list(zip(paths, runs, strict=True))
+        for w, done in reversed(order) if alternate and n % 2 else order:
             done.append(b.measure(w, c, **kw))
     return [sorted(done, key=key)[len(done) // 2] for done in runs]
 

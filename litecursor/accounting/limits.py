@@ -51,22 +51,26 @@ def window_of(now: float) -> int:
 
 def headers(usages: Sequence[Usage], now: float) -> dict[str, str]:
     """OpenAI's `x-ratelimit-*` headers for the most constrained scope of each kind."""
+    requests: tuple[int, int] | None = None  # (limit, remaining)
+    tokens: tuple[int, int] | None = None
+    for u in usages:
+        s = u.scope
+        if s.rpm is not None and (requests is None or s.rpm - u.requests < requests[1]):
+            requests = (s.rpm, s.rpm - u.requests)
+        if s.tpm is not None and (tokens is None or s.tpm - u.tokens < tokens[1]):
+            tokens = (s.tpm, s.tpm - u.tokens)
     out: dict[str, str] = {}
-    reset = math.ceil((window_of(now) + 1) * WINDOW - now)
-    with_rpm = [u for u in usages if u.scope.rpm is not None]
-    if with_rpm:
-        u = min(with_rpm, key=lambda u: (u.scope.rpm or 0) - u.requests)
-        assert u.scope.rpm is not None
-        out["x-ratelimit-limit-requests"] = str(u.scope.rpm)
-        out["x-ratelimit-remaining-requests"] = str(max(0, u.scope.rpm - u.requests))
-        out["x-ratelimit-reset-requests"] = f"{reset}s"
-    with_tpm = [u for u in usages if u.scope.tpm is not None]
-    if with_tpm:
-        u = min(with_tpm, key=lambda u: (u.scope.tpm or 0) - u.tokens)
-        assert u.scope.tpm is not None
-        out["x-ratelimit-limit-tokens"] = str(u.scope.tpm)
-        out["x-ratelimit-remaining-tokens"] = str(max(0, u.scope.tpm - u.tokens))
-        out["x-ratelimit-reset-tokens"] = f"{reset}s"
+    if requests is None and tokens is None:
+        return out
+    reset = f"{math.ceil((window_of(now) + 1) * WINDOW - now)}s"
+    if requests is not None:
+        out["x-ratelimit-limit-requests"] = str(requests[0])
+        out["x-ratelimit-remaining-requests"] = str(max(0, requests[1]))
+        out["x-ratelimit-reset-requests"] = reset
+    if tokens is not None:
+        out["x-ratelimit-limit-tokens"] = str(tokens[0])
+        out["x-ratelimit-remaining-tokens"] = str(max(0, tokens[1]))
+        out["x-ratelimit-reset-tokens"] = reset
     return out
 
 

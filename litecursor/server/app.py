@@ -103,7 +103,8 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
         store,
         redis=redis_for(config),
         shared_budgets=app[SHARED_BUDGETS],
-        watcher=observe.alerts,  # 80% and 100% of a budget, once per period
+        # 80% and 100% of a budget, once per period
+        watcher=observe.alerts if observe.alerts.enabled else None,
         on_drop=observe.spend_rows_dropped,
     )
     try:

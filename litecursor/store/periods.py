@@ -10,6 +10,7 @@ the moment the budget was set.
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -71,12 +72,20 @@ class Duration:
 
 def parse_duration(text: str) -> Duration:
     """`30s`, `5m`, `1h`, `30d`, `1mo` (LiteLLM's `budget_duration` and `duration` units)."""
-    m = _DURATION.match(text) if isinstance(text, str) else None
-    if m is None or int(m.group(1)) <= 0:
+    found = _parse(text) if isinstance(text, str) else None
+    if found is None:
         raise DurationError(
             f"'{text}' is not a duration: write a positive number and a unit, "
             "s (seconds), m (minutes), h (hours), d (days) or mo (calendar months), e.g. 30d"
         )
+    return found
+
+
+@functools.lru_cache(maxsize=256)  # the same few texts, on every settled request's period
+def _parse(text: str) -> Duration | None:
+    m = _DURATION.match(text)
+    if m is None or int(m.group(1)) <= 0:
+        return None
     return Duration(int(m.group(1)), m.group(2))
 
 
