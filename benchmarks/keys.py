@@ -5,7 +5,7 @@ difference between the two (tens of microseconds) is smaller than what a busy ne
 one run. This runs only those two loads, the paths taking turns `--rounds` times, and prints
 each round's pair and the medians of the per-round differences (a pair shares the machine's
 state of the moment, so its difference is steadier than the difference of two medians).
-Usage: `.venv/bin/python benchmarks/keys.py [--rounds 9] [--duration 4]`.
+Usage: `.venv/bin/python benchmarks/keys.py [--rounds 9] [--duration 4] [--no-spend-logs]`.
 """
 
 from __future__ import annotations
@@ -29,13 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=9)
     p.add_argument("--duration", type=float, default=4.0, help="seconds per measured load")
     p.add_argument("--keys", type=int, default=200)
+    p.add_argument(
+        "--no-spend-logs",
+        action="store_true",
+        help="general_settings.disable_spend_logs: the keys' own cost without the rows",
+    )
     args = p.parse_args(argv)
     s = Settings(duration=args.duration, warmup=0.5, latency_duration=args.duration)
     with tempfile.TemporaryDirectory(prefix="litecursor-keys-") as tmp:
         workdir = Path(tmp)
         upstream, port = start_fake(workdir)
         loadgen = LoadGen(workdir)
-        b = Bench(s, workdir, make_certs(workdir), bench_config(port), upstream, loadgen)
+        config = bench_config(port)
+        if args.no_spend_logs:
+            config["general_settings"]["disable_spend_logs"] = True
+        b = Bench(s, workdir, make_certs(workdir), config, upstream, loadgen)
         cpu: list[tuple[Run, Run]] = []
         lat: list[tuple[Run, Run]] = []
         try:
@@ -58,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             loadgen.close()
             upstream.stop()
     print()
-    print(render(cpu, lat, args.keys))
+    print(render(cpu, lat, args.keys, rows=not args.no_spend_logs))
     return 0
 
 
@@ -72,11 +80,14 @@ def pair(b: Bench, master: Workload, keyed: Workload, c: int, n: int, **kw: Any)
     return m, b.measure(keyed, c, **kw)
 
 
-def render(cpu: list[tuple[Run, Run]], lat: list[tuple[Run, Run]], keys: int) -> str:
+def render(
+    cpu: list[tuple[Run, Run]], lat: list[tuple[Run, Run]], keys: int, rows: bool = True
+) -> str:
     med = statistics.median
     lines = [
         f"{len(cpu)} rounds; the master key, then one of {keys} virtual keys per request "
-        "(each with a budget and limits), spend rows on for both (SQLite).",
+        "(each with a budget and limits), "
+        + ("spend rows on for both (SQLite)." if rows else "spend rows off for both."),
         "",
         "| round | CPU ms/req master | CPU ms/req keys | difference | p50 ms master | p50 ms keys "
         "| difference |",
