@@ -84,6 +84,8 @@ class Report:
     loops_note: str = ""
     profile: Profile | None = None
     profile_note: str = ""
+    #: the request log and admin page section (requestlog.py), already in Markdown
+    requestlog: str = ""
     elapsed: float = 0.0
     #: the virtual keys of the keys-against-master-key comparison
     keys: tuple[str, ...] = ()
@@ -122,11 +124,15 @@ class Report:
             self._workers,
             self._where,
             self._profile,
+            self._requestlog,
             self._machine,
         ):
             lines += part()
             lines.append("")
         return "\n".join(lines)
+
+    def _requestlog(self) -> list[str]:
+        return self.requestlog.splitlines() if self.requestlog else []
 
     def _throughput(self) -> list[str]:
         runs = self.runs.get("throughput", [])

@@ -10,6 +10,7 @@ and writes it to `benchmarks/RESULTS.md` (see README.md for what each figure mea
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import importlib.util
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import profiling
+import requestlog
 from bench import MASTER_KEY, Bench, Run, Settings, Workload, bench_config
 from procs import Child, LoadGen, make_certs, raise_fd_limit, start_fake, start_null_proxy
 from report import Report
@@ -271,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--only-workers", action="store_true", help="only the 1 and 2 workers runs (quicker)"
     )
+    p.add_argument(
+        "--no-requestlog",
+        action="store_true",
+        help="skip the request log and admin page with a million rows (requestlog.py)",
+    )
     args = p.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings()
     if args.duration:
@@ -315,6 +322,10 @@ def main(argv: list[str] | None = None) -> int:
                     proxy.stop()
             for child in children:
                 child.stop()
+        if not args.no_requestlog and not args.only_workers:
+            # a gateway of its own on a database of its own, once the loads above are over
+            rows = 20_000 if args.quick else 1_000_000
+            report.requestlog = asyncio.run(requestlog.bench(rows, 5, workdir / "requestlog"))
         report.elapsed = time.monotonic() - started
     text = report.render()
     print()

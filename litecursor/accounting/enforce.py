@@ -12,7 +12,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -25,6 +25,7 @@ from ..errors import (
 )
 from ..pipeline import Call, Identity, Outcome
 from ..protocol.types import ChatRequest
+from ..requestlog.bodies import Bodies
 from ..router import Router
 from ..router.names import Group
 from ..store import BudgetRef, KeyRecord, StoreError, TeamRecord, UserRecord
@@ -107,6 +108,7 @@ class KeyPlan:
             user_id=key.user_id,
             team_id=key.team_id,
             record=self,
+            role=source.role,
         )
 
 
@@ -140,7 +142,7 @@ class Accounting:
         prices: Prices,
         end_users: EndUsers | None = None,
         quiet_routes: frozenset[str] = frozenset(),
-        redact: Callable[[str], str] | None = None,
+        bodies: Bodies | None = None,
     ) -> None:
         self.router = router
         self.keys = keys
@@ -151,8 +153,8 @@ class Accounting:
         self.end_users = end_users
         #: routes that get no row (liveness probes, as they get no access line)
         self.quiet_routes = quiet_routes
-        #: provider credentials out of the error texts a row keeps
-        self.redact = redact
+        #: what a row keeps of prompts and answers, and credentials out of its error texts
+        self.bodies = bodies
         self._local = limiter if isinstance(limiter, MemoryLimiter) else MemoryLimiter()
         self._plans: dict[str, KeyPlan] = {}
         s = settings
@@ -304,17 +306,18 @@ class Accounting:
                 ticket.limiter.release(ticket.scopes, tokens, now)
             if ticket.held:
                 release = call.request_id
-        if self.no_rows or call.method == "OPTIONS" or call.route in self.quiet_routes:
-            # liveness probes and CORS preflights get no row, as no access line
+        if (
+            self.no_rows
+            or call.quiet
+            or call.method == "OPTIONS"
+            or call.route in self.quiet_routes
+        ):
+            # liveness probes, CORS preflights and the admin page's own files and reads get
+            # no row, as no access line
             if charges or release:
                 self.writer.put(None, charges, release)
             return
-        row = (
-            spend_row(call, outcome, b)
-            if self.redact is None
-            else spend_row(call, outcome, b, self.redact)
-        )
-        self.writer.put(row, charges, release)
+        self.writer.put(spend_row(call, outcome, b, self.bodies), charges, release)
 
 
 def money(cost: float) -> str:

@@ -37,6 +37,17 @@ class Identity:
     user: UserRecord | None = None
     team: TeamRecord | None = None
 
+    @property
+    def role(self) -> str | None:
+        """The key's role (`metadata.role`): "admin" opens the admin API and page."""
+        role = self.key.metadata.get("role")
+        return role if isinstance(role, str) else None
+
+    def usable(self, now: float) -> bool:
+        """Neither the key nor its team is blocked, and the key has not expired."""
+        blocked = self.key.blocked or (self.team is not None and self.team.blocked)
+        return not blocked and not self.key.expired(now)
+
 
 class KeyCache:
     def __init__(
@@ -75,7 +86,10 @@ class KeyCache:
     async def identify(self, key: str) -> Identity | None:
         """The identity of a bearer token, or None when it is no key (blocked and expired
         keys are returned: the caller decides, so all three look alike to the client)."""
-        token = hash_key(key)
+        return await self.identify_hash(hash_key(key))
+
+    async def identify_hash(self, token: str) -> Identity | None:
+        """The same, from the key's hash (what an admin page session holds)."""
         found = self._by_token.get(token)
         if found is not None:
             return found

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from ..pipeline import Call, Outcome
+from ..requestlog.bodies import Bodies
 from ..store import SpendRow
 from ..store.records import Attempt
 from .prices import Bill
@@ -18,12 +17,12 @@ def _same(text: str) -> str:
     return text
 
 
-def spend_row(
-    call: Call, outcome: Outcome, bill: Bill, redact: Callable[[str], str] = _same
-) -> SpendRow:
+def spend_row(call: Call, outcome: Outcome, bill: Bill, bodies: Bodies | None = None) -> SpendRow:
     """The row for a finished request. Times are wall-clock seconds: the call's start, plus
     the monotonic durations measured while it ran. Error texts (an upstream's words, which may
-    echo a credential) pass through `redact` before they are kept."""
+    echo a credential) pass through the request log's redactor before they are kept, and so do
+    the prompt and the answer, when the call kept them (`store_prompts_in_spend_logs`)."""
+    redact = bodies.redact if bodies is not None else _same
     ident = call.identity
     key = ident is not None and not ident.is_master
     usage = bill.usage
@@ -37,8 +36,12 @@ def spend_row(
             a.status,
             round(a.latency_ms, 3),
             None if a.error is None else redact(a.error[:MAX_ERROR]),
+            round((a.started - call.started) * 1000, 3),
         )
         for a in outcome.attempts
+    )
+    request_body, response_body = (
+        bodies.kept(call.request_body, call.response_body) if bodies is not None else (None, None)
     )
     return SpendRow(
         request_id=call.request_id,
@@ -75,5 +78,7 @@ def spend_row(
         attempts=attempts,
         retries=max(0, len(attempts) - 1 - call.fallbacks),
         fallbacks=call.fallbacks,
+        request_body=request_body,
+        response_body=response_body,
         metadata={"client_gone": True} if outcome.client_gone else {},
     )

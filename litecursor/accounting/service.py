@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Config
 from ..pricing import PriceFileError, PriceTable, parse_litellm, shipped
+from ..requestlog.bodies import Bodies
 from ..router import Router
 from ..store import Store, StoreError
 from .budgets import PROXY, Budgets, BudgetWatcher, EndUsers
@@ -87,7 +88,7 @@ class AccountingService:
         self,
         router: Router,
         quiet_routes: frozenset[str] = frozenset(),
-        redact: Callable[[str], str] | None = None,
+        bodies: Bodies | None = None,
     ) -> Accounting:
         return Accounting(
             self.settings,
@@ -99,7 +100,7 @@ class AccountingService:
             prices=self.prices,
             end_users=self.end_users,
             quiet_routes=quiet_routes,
-            redact=redact,
+            bodies=bodies,
         )
 
     async def start(self) -> None:

@@ -31,6 +31,9 @@ from .observability import GENERAL_KEYS as OBSERVE_GENERAL_KEYS
 from .observability import LITECURSOR_KEYS as OBSERVE_LITECURSOR_KEYS
 from .observability import LITELLM_KEYS as OBSERVE_LITELLM_KEYS
 from .observability import ObservabilitySettings, read_observability
+from .requestlog import GENERAL_KEYS as LOG_GENERAL_KEYS
+from .requestlog import LITECURSOR_KEYS as LOG_LITECURSOR_KEYS
+from .requestlog import RequestLogSettings, read_request_log
 from .router import LITELLM_ROUTER_KEYS, RouterSettings, read_router_settings
 from .values import ConfigError, ValueReader
 
@@ -59,6 +62,8 @@ class Config:
     accounting: AccountingSettings = field(default_factory=AccountingSettings)
     #: alerts, request exports, the metrics token (observability.py)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    #: what the request log keeps, and for how long (requestlog.py)
+    request_log: RequestLogSettings = field(default_factory=RequestLogSettings)
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -122,7 +127,13 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
     p.only(
         general,
         "general_settings",
-        {"master_key", "max_request_size_mb", *GENERAL_KEYS, *OBSERVE_GENERAL_KEYS},
+        {
+            "master_key",
+            "max_request_size_mb",
+            *GENERAL_KEYS,
+            *OBSERVE_GENERAL_KEYS,
+            *LOG_GENERAL_KEYS,
+        },
     )
     master_key = p.opt_str(general, "master_key", "general_settings.master_key") or environ.get(
         MASTER_KEY_ENV
@@ -153,6 +164,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             "cursor_errors",
             *LITECURSOR_KEYS,
             *OBSERVE_LITECURSOR_KEYS,
+            *LOG_LITECURSOR_KEYS,
         },
     )
     raw_errors = p.opt_str(lc, "cursor_errors", "litecursor_settings.cursor_errors") or "status"
@@ -222,6 +234,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         cursor_errors=cursor_errors,
         accounting=accounting,
         observability=observability,
+        request_log=read_request_log(p, general, lc),
         warnings=tuple(p.warnings),
         source=source,
     )

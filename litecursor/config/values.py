@@ -35,7 +35,6 @@ KNOWN_UNSUPPORTED = {
         "infer_model_from_keys",
         "use_redis_transaction_buffer",
         "pass_through_endpoints",
-        "maximum_spend_logs_retention_period",
         "user_header_name",
     },
     "litellm_settings": {

@@ -50,10 +50,18 @@ class Identity:
     team_id: str | None = None
     #: the key feature's own record of the key (limits, budgets), for its listeners
     record: Any = None
+    #: "admin": a virtual key the admin gave the admin role (`metadata: {"role": "admin"}`)
+    role: str | None = None
 
     @property
     def is_master(self) -> bool:
         return self.kind == "master"
+
+    @property
+    def is_admin(self) -> bool:
+        """May use the admin API and the admin page: the master key, or a key with the
+        admin role."""
+        return self.kind == "master" or self.role == "admin"
 
     @property
     def label(self) -> str:
@@ -161,6 +169,14 @@ class Call:
     #: what the request cost in US dollars, set by the spend listener when the answer is
     #: complete (listeners after it, metrics and exports, read it); None: not priced
     cost: float | None = None
+    #: keep up to this many bytes of the request's body and of its answer, for the request
+    #: log (`store_prompts_in_spend_logs`); 0 keeps nothing
+    body_limit: int = 0
+    request_body: bytes | None = None
+    #: the answer as one `chat.completion` object, streamed or not (when kept)
+    response_body: bytes | None = None
+    #: the admin page's own files and reads: no request-log row, no access line
+    quiet: bool = False
     #: listeners' own per-request state, keyed by listener
     notes: dict[str, Any] = field(default_factory=dict)
     #: headers listeners add to the answer, whatever it is (rate-limit state, cost)
@@ -178,6 +194,16 @@ class Call:
         self.stream = req.stream
         self.conversation_id = req.conversation_id
         self.end_user = req.user
+
+    def received(self, body: bytes) -> None:
+        """The request's body, as read (kept, up to `body_limit`, when the log keeps it)."""
+        if self.body_limit:
+            self.request_body = body[: self.body_limit]
+
+    def sent(self, answer: bytes) -> None:
+        """The whole answer as a `chat.completion` object (kept like the body)."""
+        if self.body_limit:
+            self.response_body = answer[: self.body_limit]
 
     def first_byte(self) -> None:
         """The first byte of the answer's body is going out: no retry after this."""

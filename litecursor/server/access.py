@@ -61,7 +61,12 @@ class AccessLog:
         return log.isEnabledFor(logging.INFO)
 
     def finish(self, call: Call, outcome: Outcome) -> None:
-        if call.method == "OPTIONS" or call.route in QUIET_PATHS or not self.enabled():
+        if (
+            call.method == "OPTIONS"
+            or call.route in QUIET_PATHS
+            or call.quiet
+            or not self.enabled()
+        ):
             return
         if self._json:
             self.write_json(fields(call, outcome, self._redact))

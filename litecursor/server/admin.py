@@ -20,8 +20,8 @@ async def deployments_health(request: web.Request) -> web.Response:
     """Each deployment: healthy or cooling down until when, in flight, recent latency and
     errors, use this minute. Never a key, a header value or credentials in a URL."""
     identity = request[CALL].identity
-    if identity is None or not identity.is_master:
-        raise PermissionDeniedError("/health/deployments needs the master key")
+    if identity is None or not identity.is_admin:
+        raise PermissionDeniedError("/health/deployments needs the master key or an admin key")
     router = request.app[ROUTER]
     # the router's clock is monotonic: cooldown ends are shown as wall-clock times
     wall, mono = time.time(), router.clock.now()

@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import TextIO
 
 from aiohttp import web
@@ -19,14 +19,18 @@ from ..observe.logs import LogFormat, to_journald
 from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
 from ..replay import ReasoningReplay
+from ..requestlog.bodies import Bodies
+from ..requestlog.live import OpenStreams
+from ..requestlog.retention import Retention
 from ..router import Router
 from ..router.shared import SharedState
 from ..upstream import UpstreamClient
-from . import admin, handlers, keys_api
+from . import admin, handlers, keys_api, logs_api, ui
 from .access import QUIET_PATHS, AccessLog
 from .keys import (
     ACCESS_LOG,
     ACCOUNTING,
+    BODIES,
     CONFIG,
     OBSERVE,
     PIPELINE,
@@ -69,7 +73,10 @@ def create_app(
     app[CONFIG] = config
     app[STARTED] = time.time()
     journald = access_stream is not None and to_journald(access_stream)
-    redact = _redactor(config)
+    # one redactor for the log, the exports and the request log's prompts: every credential
+    # the config holds, and anything shaped like a key (a provider may echo the key it was sent)
+    app[BODIES] = Bodies.of(config)
+    redact = app[BODIES].redact
     app[ACCESS_LOG] = AccessLog(access_stream, log_format, journald, redact)
     app[OBSERVE] = Observability(config, redact)
     app.cleanup_ctx.append(_observability)
@@ -78,6 +85,7 @@ def create_app(
     app[SHARED_BUDGETS] = shared_budgets
     app.cleanup_ctx.append(_accounting)
     app.cleanup_ctx.append(_upstream_pool)
+    app.cleanup_ctx.append(_retention)
     app.on_response_prepare.append(cors_headers)
     for path in CHAT_PATHS:
         app.router.add_post(path, handlers.chat_completions)
@@ -87,6 +95,8 @@ def create_app(
     app.router.add_get("/health/deployments", admin.deployments_health)
     keys_api.add_routes(app)
     app.router.add_get("/metrics", admin.metrics)
+    logs_api.add_routes(app)
+    ui.add_routes(app, config.master_key)
     return app
 
 
@@ -149,6 +159,18 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     await client.close()
 
 
+async def _retention(app: web.Application) -> AsyncIterator[None]:
+    """Old request-log rows deleted in the background (`maximum_spend_logs_retention_period`)."""
+    settings, store = app[CONFIG].request_log, app.get(STORE)
+    retention = None
+    if store is not None and settings.retention is not None:
+        retention = Retention(store, settings.retention, settings.retention_interval)
+        retention.start()
+    yield
+    if retention is not None:
+        await retention.close()
+
+
 def listeners(app: web.Application) -> list[object]:
     """Every feature that follows requests, in the order each point calls them: who is
     calling first; metrics, exports and alerts after whatever prices the request; the access
@@ -159,30 +181,13 @@ def listeners(app: web.Application) -> list[object]:
         MasterKey(config.master_key),
         *([MetricsToken(token)] if token else []),
         # keys, limits and budgets; the cost, which the listeners after it read
-        app[ACCOUNTING].listener(app[ROUTER], QUIET_PATHS, _redactor(config)),
+        app[ACCOUNTING].listener(app[ROUTER], QUIET_PATHS, app[BODIES]),
         RouterUsage(app[ROUTER]),
+        OpenStreams(),
         app[REPLAY],
         *app[OBSERVE].listeners(),
         app[ACCESS_LOG],
     ]
-
-
-def _redactor(config: Config) -> Callable[[str], str]:
-    """Removes the config's credentials (provider keys, the master key) from the error texts
-    that are logged and exported (a provider may echo the key it was sent)."""
-    secrets = sorted(
-        {config.master_key, *(d.target.api_key for d in config.deployments if d.target.api_key)},
-        key=len,
-        reverse=True,
-    )
-
-    def redact(text: str) -> str:
-        for s in secrets:
-            if s and s in text:
-                text = text.replace(s, "[redacted]")
-        return text
-
-    return redact
 
 
 async def serve(

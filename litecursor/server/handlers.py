@@ -54,6 +54,7 @@ async def read_body(request: web.Request) -> bytes:
 async def read_json(request: web.Request) -> Any:
     raw = await read_body(request)
     request[CALL].request_bytes = len(raw)
+    request[CALL].received(raw)
     if not raw or raw.isspace():  # not `raw.strip()`: no copy of the body
         raise InvalidRequestError("the request body is empty; send a JSON object")
     try:
@@ -117,7 +118,7 @@ async def _chat(
         except asyncio.CancelledError as e:
             raise _shutdown_error(e) from None
         builder.feed(events)
-        result = builder.result()
+        body = orjson.dumps(builder.result())
         call.answered(
             builder.usage,
             builder.call_ids,
@@ -125,8 +126,11 @@ async def _chat(
             finish_reason=builder.finish_reason,
             chars=builder.chars,
         )
+        call.sent(body)
         call.first_byte()
-        return _json(result, headers=_answer_headers(call))
+        return web.Response(
+            body=body, content_type="application/json", headers=_answer_headers(call)
+        )
 
     # Cursor needs the usage chunk for its context meter, asked for or not
     include_usage = req.include_usage or request.path.startswith("/cursor/")
@@ -138,6 +142,14 @@ async def _chat(
         reasoning_display=config.reasoning_display,
         error_note=cursor_note if as_message else None,
     )
+    # the request log keeps the answer as one chat.completion, streamed or not
+    copy = (
+        CompletionBuilder(
+            id=response_id, created=created, model=req.model, reasoning_display="field"
+        )
+        if call.body_limit
+        else None
+    )
     resp: web.StreamResponse | None = None
     try:
         # aclosing: however the loop ends, the upstream response is closed now, not at GC
@@ -145,6 +157,8 @@ async def _chat(
         del req  # the router keeps it while it may retry, then lets it go
         async with contextlib.aclosing(stream) as batches:
             async for events in batches:
+                if copy is not None:
+                    copy.feed(events)
                 data = encoder.feed(events)
                 if data:
                     if resp is None:
@@ -183,6 +197,8 @@ async def _chat(
             chars=encoder.chars,
             done=encoder.done,
         )
+        if copy is not None:
+            call.sent(orjson.dumps(copy.result()))
         if encoder.noted and encoder.error is not None:
             call.failed_in_message(encoder.error)
     return resp

@@ -9,6 +9,7 @@ from ..config import Config
 from ..observe import Observability
 from ..pipeline import Call, Pipeline
 from ..replay import ReasoningReplay
+from ..requestlog.bodies import Bodies
 from ..router import Router
 from ..store import Store
 from ..upstream import UpstreamClient
@@ -27,3 +28,4 @@ OBSERVE = web.AppKey("observe", Observability)
 ACCOUNTING = web.AppKey("accounting", AccountingService)
 #: reserve budgets in the database whatever it is (None: only on PostgreSQL)
 SHARED_BUDGETS: web.AppKey[bool | None] = web.AppKey("shared_budgets")
+BODIES = web.AppKey("bodies", Bodies)

@@ -20,8 +20,8 @@ def _json(data: Any, headers: dict[str, str] | None = None) -> web.Response:
 
 def _store(request: web.Request) -> Store:
     identity = request[CALL].identity
-    if identity is None or not identity.is_master:
-        raise PermissionDeniedError(f"{request.path} needs the master key")
+    if identity is None or not identity.is_admin:
+        raise PermissionDeniedError(f"{request.path} needs the master key or an admin key")
     return request.app[STORE]
 
 

@@ -18,7 +18,8 @@ from ..errors import (
 )
 from ..observe.logs import REQUEST_ID
 from ..pipeline import Call, request_id_from
-from .keys import CALL, CONFIG, PIPELINE
+from .keys import BODIES, CALL, CONFIG, PIPELINE
+from .ui.state import has_session_cookie, is_page, session_identity
 
 log = logging.getLogger("litecursor.server")
 
@@ -52,6 +53,9 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         path,
         client=request.remote,
         user_agent=headers.get("User-Agent"),
+        body_limit=request.app[BODIES].capture,
+        # the admin page and its files need no key, and make no log row or access line
+        quiet=method == "GET" and is_page(path),
     )
     request[CALL] = call
     # every line logged while this request is served carries its id (observe.logs)
@@ -63,7 +67,7 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         if method == "OPTIONS":  # CORS preflight, on any path, without a key
             status = 204
             return preflight(request)
-        if path not in PUBLIC_PATHS:
+        if path not in PUBLIC_PATHS and not is_page(path):
             await authenticate(request, call)
         resp = await handler(request)
         status = resp.status
@@ -106,7 +110,11 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def authenticate(request: web.Request, call: Call) -> None:
-    """The caller's identity from `Authorization: Bearer <key>`; 401 otherwise."""
+    """The caller's identity from `Authorization: Bearer <key>`, or from the admin page's
+    session cookie when no key is sent; 401 otherwise."""
+    if has_session_cookie(request):
+        call.identity = await session_identity(request, call)
+        return
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     token = token.strip()

@@ -13,7 +13,9 @@ from typing import Any
 
 import orjson
 
+from . import sql_activity as activity
 from . import sql_identity as ident
+from . import sql_sessions as sessions
 from . import sql_spend as spend
 from . import tokens
 from .ops import Op, Q, T
@@ -310,6 +312,56 @@ class Store(ABC):
 
     async def delete_spend_before(self, t: float, limit: int = 1000) -> int:
         return await self._write(spend.delete_before(t, limit))
+
+    # -- the request log's summaries (sql_activity.py) ----------------------------------------
+
+    async def activity_series(
+        self,
+        start: float,
+        end: float,
+        step: float,
+        offset: float = 0.0,
+        *,
+        by: str | None = None,
+        id: str | None = None,
+    ) -> list[activity.Bucket]:
+        """Totals per hour or day (`step`), of everything or of one key/user/team/model."""
+        return await self._read(activity.series(start, end, step, offset, by, id))
+
+    async def activity_totals(
+        self,
+        by: str,
+        start: float | None = None,
+        end: float | None = None,
+        *,
+        limit: int | None = None,
+        models: bool = False,
+        of: str | None = None,
+        id: str | None = None,
+    ) -> list[activity.GroupTotals]:
+        """Totals per key, user, team or model (`by`), biggest spend first."""
+        return await self._read(
+            activity.totals(by, start, end, limit=limit, models=models, of=of, id=id)
+        )
+
+    async def last_seen(self, kind: str) -> dict[str, float]:
+        """When each key (`''`: the master key), user or team last made a request."""
+        return await self._read(activity.last_seen(kind))
+
+    async def logged_aliases(self, key_hashes: Sequence[str]) -> dict[str, str]:
+        """The alias each key had in its latest logged request (keys deleted since)."""
+        return await self._read(activity.aliases(list(key_hashes)))
+
+    async def delete_activity_before(self, t: float) -> int:
+        return await self._write(activity.delete_before(t))
+
+    # -- the admin page's sessions (sql_sessions.py) --------------------------------------------
+
+    async def end_ui_session(self, sid: str, expires_at: float, now: float) -> None:
+        await self._write(sessions.end(sid, expires_at, now))
+
+    async def ui_session_ended(self, sid: str) -> bool:
+        return await self._read(sessions.ended(sid))
 
 
 def _version() -> Op[int]:

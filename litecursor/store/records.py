@@ -122,6 +122,8 @@ class Attempt:
     status: int | None
     latency_ms: float
     error: str | None = None
+    #: when it started, in ms from the request's start (None: not recorded)
+    offset_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +193,11 @@ class SpendQuery:
     end_user: str | None = None
     model: str | None = None
     status: int | None = None
+    #: True: only requests that failed (an error message); False: only those that did not
+    failed: bool | None = None
     error_text: str | None = None
+    #: only the master key's requests (no key hash)
+    no_key: bool = False
     start: float | None = None
     end: float | None = None
     before: tuple[float, str] | None = None

@@ -31,9 +31,32 @@ class Migration:
 
 
 _DIALECT = {
-    "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "bigint": "INTEGER"},
-    "postgres": {"serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", "bigint": "BIGINT"},
+    "sqlite": {
+        "serial": "INTEGER PRIMARY KEY AUTOINCREMENT",
+        "bigint": "INTEGER",
+        # a positive number rounded down (SQLite may be built without FLOOR)
+        "hour_of_start": "CAST(start_time / 3600 AS INTEGER) * 3600",
+        "day_of_hour": "CAST(hour / 86400 AS INTEGER) * 86400",
+    },
+    "postgres": {
+        "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
+        "bigint": "BIGINT",
+        "hour_of_start": "FLOOR(start_time / 3600) * 3600",
+        "day_of_hour": "FLOOR(hour / 86400) * 86400",
+    },
 }
+
+#: the columns the request log's summaries group by and add up (migration 2); '' for NULL
+_ACTIVITY_GROUPS = (
+    "key_hash TEXT NOT NULL, user_id TEXT NOT NULL, team_id TEXT NOT NULL, "
+    "model_group TEXT NOT NULL"
+)
+_ACTIVITY_SUMS = (
+    "requests {bigint} NOT NULL DEFAULT 0, errors {bigint} NOT NULL DEFAULT 0, "
+    "streamed {bigint} NOT NULL DEFAULT 0, spend DOUBLE PRECISION NOT NULL DEFAULT 0, "
+    "prompt_tokens {bigint} NOT NULL DEFAULT 0, completion_tokens {bigint} NOT NULL "
+    "DEFAULT 0, cached_tokens {bigint} NOT NULL DEFAULT 0"
+)
 
 # Conventions: times are epoch seconds (DOUBLE PRECISION), flags SMALLINT 0/1, lists and maps
 # JSON text. These read the same from both drivers and keep one SQL text for both databases.
@@ -150,6 +173,76 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX spend_end_user ON spend_logs (end_user, start_time)",
             "CREATE INDEX spend_model ON spend_logs (model_group, start_time)",
             "CREATE INDEX spend_status ON spend_logs (status, start_time)",
+        ),
+    ),
+    Migration(
+        2,
+        "request log: hourly and daily totals and last-seen times for the admin page, failed "
+        "requests indexed, the admin page's logged-out sessions",
+        (
+            # what the admin page adds up per key, user, team and model: each batch of spend rows
+            # adds to its hours in the same transaction (sql_activity.py); '' stands for NULL so
+            # that the primary key holds
+            f"""CREATE TABLE activity_hourly (
+                hour DOUBLE PRECISION NOT NULL,
+                {_ACTIVITY_GROUPS},
+                {_ACTIVITY_SUMS},
+                PRIMARY KEY (hour, key_hash, user_id, team_id, model_group))""",
+            "CREATE INDEX activity_key ON activity_hourly (key_hash, hour)",
+            "CREATE INDEX activity_user ON activity_hourly (user_id, hour)",
+            # the same per UTC day: a month's totals read 30 of these per key and model
+            f"""CREATE TABLE activity_daily (
+                day DOUBLE PRECISION NOT NULL,
+                {_ACTIVITY_GROUPS},
+                {_ACTIVITY_SUMS},
+                PRIMARY KEY (day, key_hash, user_id, team_id, model_group))""",
+            "CREATE INDEX activity_daily_key ON activity_daily (key_hash, day)",
+            # and per hour for everyone: the overview's time line reads one row an hour
+            f"""CREATE TABLE activity_totals (
+                hour DOUBLE PRECISION PRIMARY KEY,
+                {_ACTIVITY_SUMS})""",
+            """CREATE TABLE last_seen (
+                kind TEXT NOT NULL,
+                id TEXT NOT NULL,
+                at DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (kind, id))""",
+            # the rows already in the log, summed the same way
+            """INSERT INTO activity_hourly (hour, key_hash, user_id, team_id, model_group,
+                requests, errors, streamed, spend, prompt_tokens, completion_tokens, cached_tokens)
+                SELECT {hour_of_start}, COALESCE(key_hash, ''), COALESCE(user_id, ''),
+                    COALESCE(team_id, ''), COALESCE(model_group, ''), COUNT(*),
+                    SUM(CASE WHEN error_message IS NULL THEN 0 ELSE 1 END), SUM(stream),
+                    SUM(spend), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens)
+                FROM spend_logs WHERE route IS NULL OR route LIKE '%/chat/completions'
+                GROUP BY 1, 2, 3, 4, 5""",
+            """INSERT INTO activity_daily (day, key_hash, user_id, team_id, model_group,
+                requests, errors, streamed, spend, prompt_tokens, completion_tokens, cached_tokens)
+                SELECT {day_of_hour}, key_hash, user_id, team_id, model_group, SUM(requests),
+                    SUM(errors), SUM(streamed), SUM(spend), SUM(prompt_tokens),
+                    SUM(completion_tokens), SUM(cached_tokens)
+                FROM activity_hourly GROUP BY 1, 2, 3, 4, 5""",
+            """INSERT INTO activity_totals (hour, requests, errors, streamed, spend,
+                prompt_tokens, completion_tokens, cached_tokens)
+                SELECT hour, SUM(requests), SUM(errors), SUM(streamed), SUM(spend),
+                    SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens)
+                FROM activity_hourly GROUP BY hour""",
+            """INSERT INTO last_seen (kind, id, at)
+                SELECT 'key', COALESCE(key_hash, ''), MAX(start_time) FROM spend_logs
+                WHERE route IS NULL OR route LIKE '%/chat/completions' GROUP BY 2""",
+            """INSERT INTO last_seen (kind, id, at) SELECT 'user', user_id, MAX(start_time)
+                FROM spend_logs WHERE user_id IS NOT NULL
+                AND (route IS NULL OR route LIKE '%/chat/completions') GROUP BY 2""",
+            """INSERT INTO last_seen (kind, id, at) SELECT 'team', team_id, MAX(start_time)
+                FROM spend_logs WHERE team_id IS NOT NULL
+                AND (route IS NULL OR route LIKE '%/chat/completions') GROUP BY 2""",
+            # the admin page's sessions ended by a logout (the sessions themselves are signed
+            # cookies): every worker and instance refuses them until they expire
+            """CREATE TABLE ui_sessions_ended (
+                sid TEXT PRIMARY KEY,
+                expires_at DOUBLE PRECISION NOT NULL)""",
+            # the log's "failed" filter and its search in error messages read only failed rows
+            """CREATE INDEX spend_failed ON spend_logs (start_time, request_id)
+                WHERE error_message IS NOT NULL""",
         ),
     ),
 )

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from . import sql_activity as activity
 from .ops import Op, Q, Row, Where, one
 from .periods import parse_duration
 from .records import (
@@ -255,6 +256,9 @@ def regenerate(token: str, new_token: str, new_name: str, now: float) -> Op[KeyR
     if not rows:
         return None
     yield Q("UPDATE budgets SET id = $2 WHERE kind = 'key' AND id = $1", (token, new_token))
+    # its history too: the request log and its totals name the record by its current hash,
+    # so a developer's page keeps their requests across a regeneration
+    yield from activity.rename_key(token, new_token)
     yield change("key", token, now)
     yield change("key", new_token, now)
     return (yield from get("keys", new_token))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from . import sql_activity as activity
 from .ops import Op, Q, Row, Where, one
 from .periods import parse_duration
 from .records import (
@@ -117,6 +118,9 @@ _SPEND_COLS = (
     "user_agent, stream, upstream_status, attempts, retries, fallbacks, request_body, "
     "response_body, metadata"
 )
+#: a page of rows leaves the prompts and answers (up to `log_body_max_kb` each) in the table:
+#: only one request's detail shows them
+_LIST_COLS = _SPEND_COLS.replace("request_body, response_body", "NULL, NULL")
 _SPEND_INSERT = (
     f"INSERT INTO spend_logs ({_SPEND_COLS}) VALUES "
     f"({', '.join(f'${i + 1}' for i in range(len(_SPEND_COLS.split(','))))}) "
@@ -129,6 +133,7 @@ def _attempts_json(attempts: tuple[Attempt, ...]) -> str:
         [
             {"deployment": a.deployment, "status": a.status, "latency_ms": a.latency_ms}
             | ({"error": a.error} if a.error else {})
+            | ({"offset_ms": a.offset_ms} if a.offset_ms is not None else {})
             for a in attempts
         ]
     ).decode()
@@ -148,7 +153,7 @@ def _spend_args(r: SpendRow) -> tuple[object, ...]:
 
 def row_of(row: Row) -> SpendRow:
     attempts = tuple(
-        Attempt(a["deployment"], a["status"], a["latency_ms"], a.get("error"))
+        Attempt(a["deployment"], a["status"], a["latency_ms"], a.get("error"), a.get("offset_ms"))
         for a in orjson.loads(row[30])
     )
     return SpendRow(
@@ -177,7 +182,9 @@ def write(
     are reset first: a charge made in the new period must not be wiped by the reset that
     comes after it."""
     if rows:
+        fresh = yield from activity.new_rows(rows)
         yield Q(_SPEND_INSERT, many=[_spend_args(r) for r in rows])
+        yield from activity.record(fresh)
     if charges and now is not None:
         yield from roll(now)
     if charges:
@@ -221,8 +228,15 @@ def query(q: SpendQuery) -> Op[list[SpendRow]]:
     w.eq("end_user", q.end_user)
     w.eq("model_group", q.model)
     w.eq("status", q.status)
+    if q.no_key:
+        w.add("key_hash IS NULL")
+    # `error_message IS NOT NULL` as written: it is what the failed rows' index covers
+    if q.failed is False:
+        w.add("error_message IS NULL")
+    elif q.failed or q.error_text:
+        w.add("error_message IS NOT NULL")
     if q.error_text:
-        w.add("LOWER(error_message) LIKE {}", f"%{q.error_text.lower()}%")
+        w.add("LOWER(error_message) LIKE {} ESCAPE '\\'", f"%{_like(q.error_text.lower())}%")
     if q.start is not None:
         w.add("start_time >= {}", q.start)
     if q.end is not None:
@@ -230,8 +244,13 @@ def query(q: SpendQuery) -> Op[list[SpendRow]]:
     if q.before is not None:
         w.add("(start_time, request_id) < ({}, {})", *q.before)
     order = f" ORDER BY start_time DESC, request_id DESC LIMIT {w.arg(q.limit)}"
-    rows = yield Q(f"SELECT {_SPEND_COLS} FROM spend_logs{w.sql}{order}", tuple(w.args))
+    rows = yield Q(f"SELECT {_LIST_COLS} FROM spend_logs{w.sql}{order}", tuple(w.args))
     return [row_of(r) for r in rows]
+
+
+def _like(text: str) -> str:
+    """`text` matched literally by LIKE (with `ESCAPE '\\'`): its % and _ are no wildcards."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 _GROUP_COLUMN = {
