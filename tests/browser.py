@@ -4,7 +4,7 @@ Playwright's own browser downloads are never used (`playwright install` is not r
 launch the system's binary with `executable_path`. Without it they are skipped with the reason,
 except in CI (`CI=true`), where that fails them (`.ci/run` installs the package). Screenshots
 are saved under `artifacts_dir()`; with `LITECURSOR_DOCS_SCREENSHOTS=1` the README's copies in
-`docs/` are written too.
+`docs/` are written too (the page as a screen shows it first).
 """
 
 from __future__ import annotations
@@ -67,7 +67,8 @@ class Browser:
         path = self.artifacts / f"{name}.png"
         await self.page.screenshot(path=str(path), full_page=True)
         if docs and os.environ.get("LITECURSOR_DOCS_SCREENSHOTS") == "1":
-            shutil.copyfile(path, DOCS / f"admin-{name}.png")
+            # the README's copy: what a screen shows first, not the whole page
+            await self.page.screenshot(path=str(DOCS / f"admin-{name}.png"))
         return path
 
 

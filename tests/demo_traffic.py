@@ -103,9 +103,12 @@ def _row(rnd: random.Random, dev: Developer, n: int, t: float) -> SpendRow:
         # a first try refused, the retry answered
         retries = 1
         first = rnd.uniform(80, 400)
+        # the retry starts once the refusal is in, after a pause; its first byte comes after
+        latency += first + 40
+        ttft += first + 40
         attempts = [
             Attempt(deployment, 429, first, "rate limited", 1.0),
-            Attempt(deployment, None, latency - first, offset_ms=first + 40),
+            Attempt(deployment, None, latency - first - 42, offset_ms=first + 41),
         ]
     elif roll < 0.06:
         status = 499  # the developer pressed stop

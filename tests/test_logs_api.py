@@ -68,7 +68,12 @@ def row(n: int, at: float, **kw: Any) -> SpendRow:
 @pytest.fixture
 async def logged(tmp_path: Path, dev_certs: Any) -> AsyncIterator[Logged]:
     models = [{"model_name": "gpt-4o", "litellm_params": {"model": "mock/echo"}}]
-    general = {"master_key": MASTER_KEY, "database_url": str(tmp_path / "litecursor.db")}
+    # the rows here are written by the test; the gateway's own (of these API calls) are off
+    general = {
+        "master_key": MASTER_KEY,
+        "database_url": str(tmp_path / "litecursor.db"),
+        "disable_spend_logs": True,
+    }
     async with run_gateway(make_config(models, general_settings=general), dev_certs) as gw:
         store = gw.app[STORE]
         now = time.time()
@@ -88,7 +93,11 @@ async def logged(tmp_path: Path, dev_certs: Any) -> AsyncIterator[Logged]:
                     error_message="Rate limit: 100% of 10 rpm", spend=0.0, stream=False,
                     attempts=(Attempt("gpt-4o#0", 429, 12.0, "rate limited", 1.0),
                               Attempt("gpt-4o#1", 429, 10.0, "rate limited", 20.0)), retries=1),
-                row(4, t - 20, route="/v1/chat/completions"),  # the master key
+                row(4, t - 20, route="/v1/chat/completions", key_alias="master"),
+                # refused: no key at all
+                row(6, t - 5, status=401, error_type="invalid_api_key",
+                    error_message="invalid API key", spend=0.0, model=None, model_group=None,
+                    stream=False),
                 row(5, t - 10, **b, status=200, error_type="upstream_error",
                     error_message="stream cut after the first byte"),
             ]
@@ -105,8 +114,8 @@ async def ids(logged: Logged, **params: Any) -> list[str]:
 async def test_the_log_lists_requests_newest_first_with_every_field(logged: Logged) -> None:
     status, body = await logged.get("/logs")
     assert status == 200 and body["next_cursor"] is None
-    assert [r["request_id"] for r in body["data"]] == [f"req-00{i}" for i in (5, 4, 3, 2, 1)]
-    r = body["data"][2]
+    assert [r["request_id"] for r in body["data"]] == [f"req-00{i}" for i in (6, 5, 4, 3, 2, 1)]
+    r = body["data"][3]
     assert r["status"] == 429 and r["error_message"] == "Rate limit: 100% of 10 rpm"
     assert r["key_alias"] == "bob" and r["key_hash"] == logged.bob
     assert (r["route"], r["client_ip"], r["user_agent"]) == (
@@ -139,7 +148,7 @@ async def test_cursor_paging_walks_the_whole_log_once(logged: Logged) -> None:
         cursor = body["next_cursor"]
         if cursor is None:
             break
-    assert seen == ["req-005", "req-004", "req-003", "req-002", "req-001"]
+    assert seen == ["req-006", "req-005", "req-004", "req-003", "req-002", "req-001"]
 
 
 async def test_each_filter(logged: Logged) -> None:
@@ -147,9 +156,10 @@ async def test_each_filter(logged: Logged) -> None:
     assert await ids(logged, key=logged.alice_key) == ["req-002", "req-001"]
     assert await ids(logged, key=logged.bob) == ["req-005", "req-003"]
     assert await ids(logged, key="master") == ["req-004"]
+    assert await ids(logged, key="none") == ["req-006"]
     assert await ids(logged, user="u-alice") == ["req-002", "req-001"]
     assert await ids(logged, model="claude") == ["req-002"]
-    assert await ids(logged, status="error") == ["req-005", "req-003"]
+    assert await ids(logged, status="error") == ["req-006", "req-005", "req-003"]
     assert await ids(logged, status="ok") == ["req-004", "req-002", "req-001"]
     assert await ids(logged, status=429) == ["req-003"]
     assert await ids(logged, q="FIRST BYTE") == ["req-005"]
@@ -200,12 +210,12 @@ async def test_the_overview_adds_up_the_period(logged: Logged) -> None:
     status, o = await logged.get("/ui/api/overview", range="24h")
     assert status == 200 and o["bucket"] == "hour" and len(o["series"]) == 24
     t = o["totals"]
-    assert (t["requests"], t["errors"], t["streamed"]) == (5, 2, 4)
-    assert t["prompt_tokens"] == 5000 and t["cached_tokens"] == 3000
+    assert (t["requests"], t["errors"], t["streamed"]) == (6, 3, 4)
+    assert t["prompt_tokens"] == 6000 and t["cached_tokens"] == 3600
     assert t["spend"] == pytest.approx(0.008)
-    assert sum(b["requests"] for b in o["series"]) == 5
+    assert sum(b["requests"] for b in o["series"]) == 6
     top = {(k["key_alias"], k["kind"]): k["requests"] for k in o["top_keys"]}
-    assert top == {("alice", "key"): 2, ("bob", "key"): 2, (None, "master"): 1}
+    assert top == {("alice", "key"): 2, ("bob", "key"): 2, (None, "master"): 1, (None, "none"): 1}
     assert [m["model"] for m in o["top_models"]] == ["gpt-4o", "claude"]
     assert o["deployments"] == {"healthy": 1, "cooling_down": 0} and o["open_streams"] == 0
     status, o = await logged.get("/ui/api/overview", range="30d", tz=-300)
@@ -218,8 +228,9 @@ async def test_the_overview_adds_up_the_period(logged: Logged) -> None:
 async def test_developers_lists_every_key_idle_ones_too(logged: Logged) -> None:
     status, d = await logged.get("/ui/api/developers")
     assert status == 200
-    by = {x["key_alias"] if x["kind"] == "key" else "master": x for x in d["developers"]}
-    assert set(by) == {"alice", "bob", "idle", "master"}
+    by = {x["key_alias"] if x["kind"] == "key" else x["kind"]: x for x in d["developers"]}
+    assert set(by) == {"alice", "bob", "idle", "master", "none"}
+    assert by["none"]["id"] == "none" and by["none"]["errors"] == 1
     alice = by["alice"]
     assert (alice["requests"], alice["user_id"], alice["cached_tokens"]) == (2, "u-alice", 1200)
     assert alice["budget"]["max_budget"] == 10.0 and alice["last_seen"] is not None
@@ -229,7 +240,7 @@ async def test_developers_lists_every_key_idle_ones_too(logged: Logged) -> None:
     status, d = await logged.get("/ui/api/developers", by="user")
     users = {x["id"]: x for x in d["developers"]}
     assert users["u-alice"]["requests"] == 2 and users["u-alice"]["keys"] == 1
-    assert users[None]["requests"] == 3
+    assert users[None]["requests"] == 4
 
 
 async def test_one_developer_with_its_series_and_models(logged: Logged) -> None:

@@ -52,7 +52,7 @@ async def test_written_rows_add_up_per_hour_and_per_day(store: Store) -> None:
         row(1, T0 + 10),
         row(2, T0 + 20, stream=False),
         row(3, T0 + HOUR + 5, error_message="upstream said 500", status=502, spend=0.0),
-        row(4, T0 + DAY + 7, key_hash=None, key_alias=None, user_id=None, model_group="mock"),
+        row(4, T0 + DAY + 7, key_hash=None, key_alias="master", user_id=None, model_group="mock"),
     ]
     await store.write_spend(rows[:2])
     await store.write_spend(rows[2:])
@@ -69,7 +69,7 @@ async def test_written_rows_add_up_per_hour_and_per_day(store: Store) -> None:
     # days of a viewer two hours east of UTC begin at 22:00 UTC
     east = await store.activity_series(T0, T0 + 2 * DAY, DAY, offset=2 * HOUR)
     assert east[0].start == T0 - 2 * HOUR and [b.totals.requests for b in east] == [3, 1, 0]
-    only_master = await store.activity_series(T0, T0 + 2 * DAY, DAY, by="key", id=None)
+    only_master = await store.activity_series(T0, T0 + 2 * DAY, DAY, by="key", id="master")
     assert [b.totals.requests for b in only_master] == [0, 1]
 
 
@@ -80,15 +80,32 @@ async def test_totals_per_key_with_their_models_and_last_seen(store: Store) -> N
             row(2, T0 + 60, model_group="claude", spend=0.25),
             row(3, T0 + 120, model_group="claude"),
             row(4, T0 + 300, key_hash="k-bob", key_alias="bob", user_id="u-bob", spend=2.0),
-            row(5, T0 + 400, key_hash=None, key_alias=None, user_id=None, spend=0.0),
+            row(5, T0 + 400, key_hash=None, key_alias="master", user_id=None, spend=0.0),
+            # no key at all (refused): summed apart, never "seen"
+            row(
+                6,
+                T0 + 500,
+                key_hash=None,
+                key_alias=None,
+                user_id=None,
+                status=401,
+                spend=0.0,
+                model_group=None,
+            ),
         ]
     )
     keys = await store.activity_totals("key", T0, T0 + DAY, models=True)
-    assert [(g.id, g.totals.requests) for g in keys] == [("k-bob", 1), ("k-alice", 3), (None, 1)]
+    assert [(g.id, g.totals.requests) for g in keys] == [
+        ("k-bob", 1),
+        ("k-alice", 3),
+        (None, 1),  # ties in spend and requests go by id
+        ("master", 1),
+    ]
     alice = keys[1]
     assert alice.totals.spend == pytest.approx(0.76)
     assert alice.models == (("claude", 2, pytest.approx(0.26)), ("gpt-4o", 1, 0.5))
-    assert alice.last_seen == T0 + 120 and keys[2].last_seen == T0 + 400
+    assert alice.last_seen == T0 + 120 and keys[3].last_seen == T0 + 400
+    assert keys[2].last_seen is None
     top = await store.activity_totals("model", T0, T0 + DAY, limit=1)
     assert [(g.id, g.totals.requests) for g in top] == [("gpt-4o", 3)]
     of_bob = await store.activity_totals("model", None, None, of="key", id="k-bob")
@@ -145,7 +162,8 @@ async def test_the_log_filters_failed_rows_master_key_rows_and_error_text(store:
             row(1, T0 + 1),
             row(2, T0 + 2, status=429, error_message="rate limited: 100% of 5 rpm used"),
             row(3, T0 + 3, status=200, error_message="stream cut after the first byte"),
-            row(4, T0 + 4, key_hash=None, key_alias=None),
+            row(4, T0 + 4, key_hash=None, key_alias="master"),
+            row(6, T0 + 6, key_hash=None, key_alias=None, status=401, error_message="invalid key"),
             row(5, T0 + 5, status=499),
         ]
     )
@@ -153,9 +171,10 @@ async def test_the_log_filters_failed_rows_master_key_rows_and_error_text(store:
     async def ids(**kw: Any) -> list[str]:
         return [r.request_id for r in await store.spend_logs(SpendQuery(**kw))]
 
-    assert await ids(failed=True) == ["r00003", "r00002"]
+    assert await ids(failed=True) == ["r00006", "r00003", "r00002"]
     assert await ids(failed=False) == ["r00005", "r00004", "r00001"]
-    assert await ids(no_key=True) == ["r00004"]
+    assert await ids(caller="master") == ["r00004"]
+    assert await ids(caller="none") == ["r00006"]
     assert await ids(error_text="STREAM") == ["r00003"]
     # % and _ are the text itself, not wildcards
     assert await ids(error_text="100%") == ["r00002"]

@@ -6,6 +6,7 @@ from ..pipeline import Call, Outcome
 from ..requestlog.bodies import Bodies
 from ..store import SpendRow
 from ..store.records import Attempt
+from ..store.sql_activity import MASTER
 from .prices import Bill
 
 #: error messages are kept this long in a row (upstream bodies can be long)
@@ -48,7 +49,8 @@ def spend_row(call: Call, outcome: Outcome, bill: Bill, bodies: Bodies | None = 
         start_time=call.started_wall,
         end_time=call.started_wall + (outcome.ended_at - started),
         key_hash=ident.id if key and ident is not None else None,
-        key_alias=ident.alias if key and ident is not None else None,
+        # the master key's rows have no hash: "master" tells them from requests with no key
+        key_alias=(ident.alias if key else MASTER) if ident is not None else None,
         user_id=ident.user_id if ident is not None else None,
         team_id=ident.team_id if ident is not None else None,
         end_user=call.end_user,

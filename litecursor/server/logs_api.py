@@ -24,7 +24,9 @@ MAX_PAGE = 500
 DEFAULT_PAGE = 50
 #: `status=` words and what they select
 STATUS_WORDS = {"error": True, "failed": True, "ok": False, "success": False}
+#: `key=` words: the master key's requests, and those made with no key (refused)
 MASTER = "master"
+NONE = "none"
 
 
 def iso(t: float | None) -> str | None:
@@ -61,9 +63,10 @@ def decode_cursor(value: str) -> tuple[float, str]:
 
 
 async def key_filter(store: Store, value: str) -> dict[str, Any]:
-    """`key=`: a key (`sk-...`), its hash, the alias of an existing key, or `master`."""
-    if value == MASTER:
-        return {"no_key": True}
+    """`key=`: a key (`sk-...`), its hash, the alias of an existing key, `master`, or `none`
+    (requests made with no valid key)."""
+    if value in (MASTER, NONE):
+        return {"caller": value}
     if value.startswith(PREFIX):
         return {"key_hash": hash_key(value)}
     if looks_hashed(value):

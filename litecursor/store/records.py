@@ -196,8 +196,9 @@ class SpendQuery:
     #: True: only requests that failed (an error message); False: only those that did not
     failed: bool | None = None
     error_text: str | None = None
-    #: only the master key's requests (no key hash)
-    no_key: bool = False
+    #: only the master key's requests ("master"), or only those made with no key at all, the
+    #: refused ones ("none"); neither has a key hash
+    caller: str | None = None
     start: float | None = None
     end: float | None = None
     before: tuple[float, str] | None = None

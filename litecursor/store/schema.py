@@ -58,6 +58,13 @@ _ACTIVITY_SUMS = (
     "DEFAULT 0, cached_tokens {bigint} NOT NULL DEFAULT 0"
 )
 
+#: who a logged request came from, as the summaries name it (sql_activity.key_id): the key's
+#: hash, "master" for the master key, '' for no key at all
+_KEY_ID = (
+    "CASE WHEN key_hash IS NOT NULL THEN key_hash WHEN key_alias = 'master' THEN 'master' "
+    "ELSE '' END"
+)
+
 # Conventions: times are epoch seconds (DOUBLE PRECISION), flags SMALLINT 0/1, lists and maps
 # JSON text. These read the same from both drivers and keep one SQL text for both databases.
 MIGRATIONS: tuple[Migration, ...] = (
@@ -209,7 +216,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             # the rows already in the log, summed the same way
             """INSERT INTO activity_hourly (hour, key_hash, user_id, team_id, model_group,
                 requests, errors, streamed, spend, prompt_tokens, completion_tokens, cached_tokens)
-                SELECT {hour_of_start}, COALESCE(key_hash, ''), COALESCE(user_id, ''),
+                SELECT {hour_of_start}, {key_id}, COALESCE(user_id, ''),
                     COALESCE(team_id, ''), COALESCE(model_group, ''), COUNT(*),
                     SUM(CASE WHEN error_message IS NULL THEN 0 ELSE 1 END), SUM(stream),
                     SUM(spend), SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens)
@@ -227,8 +234,9 @@ MIGRATIONS: tuple[Migration, ...] = (
                     SUM(prompt_tokens), SUM(completion_tokens), SUM(cached_tokens)
                 FROM activity_hourly GROUP BY hour""",
             """INSERT INTO last_seen (kind, id, at)
-                SELECT 'key', COALESCE(key_hash, ''), MAX(start_time) FROM spend_logs
-                WHERE route IS NULL OR route LIKE '%/chat/completions' GROUP BY 2""",
+                SELECT 'key', {key_id}, MAX(start_time) FROM spend_logs
+                WHERE (route IS NULL OR route LIKE '%/chat/completions')
+                AND (key_hash IS NOT NULL OR key_alias = 'master') GROUP BY 2""",
             """INSERT INTO last_seen (kind, id, at) SELECT 'user', user_id, MAX(start_time)
                 FROM spend_logs WHERE user_id IS NOT NULL
                 AND (route IS NULL OR route LIKE '%/chat/completions') GROUP BY 2""",
@@ -251,7 +259,7 @@ LATEST = MIGRATIONS[-1].version
 
 
 def statements(migration: Migration, dialect: str) -> list[str]:
-    words = _DIALECT[dialect]
+    words = {**_DIALECT[dialect], "key_id": _KEY_ID}
     return [s.format(**words) for s in migration.statements]
 
 

@@ -25,6 +25,10 @@ DAY = 86400.0
 #: list Cursor's Verify asks for, the admin API and the admin page's login are in the log only
 CHAT_ROUTE = "/chat/completions"
 
+#: the master key's requests have no key hash and the alias "master"; they are summed under
+#: this id, and those made with no key at all (refused: 401) under ''
+MASTER = "master"
+
 #: the columns the summaries group by; NULL is kept as '' (the master key, no user, ...) so
 #: that the primary key holds (NULLs are all distinct in a UNIQUE constraint)
 GROUPS = {"key": "key_hash", "user": "user_id", "team": "team_id", "model": "model_group"}
@@ -85,6 +89,13 @@ def _id(value: str | None) -> str:
     return "" if value is None else value
 
 
+def key_id(r: SpendRow) -> str:
+    """Who a row's request came from, as the summaries name it."""
+    if r.key_hash is not None:
+        return r.key_hash
+    return MASTER if r.key_alias == MASTER else ""
+
+
 def _totals(r: Row, at: int) -> Totals:
     v = r[at : at + 7]
     return Totals(int(v[0]), int(v[1]), int(v[2]), float(v[3]), int(v[4]), int(v[5]), int(v[6]))
@@ -118,14 +129,14 @@ def record(rows: Sequence[SpendRow]) -> Op[None]:
         if r.route is not None and not r.route.endswith(CHAT_ROUTE):
             continue
         hour = r.start_time // HOUR * HOUR
-        key = (hour, _id(r.key_hash), _id(r.user_id), _id(r.team_id), _id(r.model_group))
+        key = (hour, key_id(r), _id(r.user_id), _id(r.team_id), _id(r.model_group))
         totals = hourly.get(key)
         if totals is None:
             totals = hourly[key] = Totals()
         totals.add(r)
-        for kind, value in (("key", r.key_hash), ("user", r.user_id), ("team", r.team_id)):
-            if value is not None or kind == "key":
-                ref = (kind, _id(value))
+        for kind, value in (("key", key_id(r)), ("user", r.user_id), ("team", r.team_id)):
+            if value:
+                ref = (kind, value)
                 seen[ref] = max(seen.get(ref, 0.0), r.start_time)
     daily: dict[tuple[float, str, str, str, str], Totals] = {}
     for (hour, key_hash, user, team, model), t in hourly.items():
@@ -243,7 +254,8 @@ def totals(
     models: bool = False, of: str | None = None, id: str | None = None,
 ) -> Op[list[GroupTotals]]:  # fmt: skip
     """Totals per key, user, team or model, by spend (then requests), optionally only of one
-    key/user/... (`of`, `id`) and with each one's models."""
+    key/user/... (`of`, `id`) and with each one's models. A key's id is its hash, "master",
+    or None for requests made with no key."""
     col = GROUPS[by]
     w = Where()
     source = _spans(w, start, end, f"{col} AS g, {_SUMS}", of, id)

@@ -19,6 +19,7 @@ from .records import (
     SpendRow,
     SpendTotal,
 )
+from .sql_activity import MASTER
 
 
 class BudgetRefused(Exception):
@@ -228,8 +229,10 @@ def query(q: SpendQuery) -> Op[list[SpendRow]]:
     w.eq("end_user", q.end_user)
     w.eq("model_group", q.model)
     w.eq("status", q.status)
-    if q.no_key:
-        w.add("key_hash IS NULL")
+    if q.caller == MASTER:
+        w.add("key_hash IS NULL AND key_alias = {}", MASTER)
+    elif q.caller is not None:
+        w.add("key_hash IS NULL AND key_alias IS NULL")
     # `error_message IS NOT NULL` as written: it is what the failed rows' index covers
     if q.failed is False:
         w.add("error_message IS NULL")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from aiohttp import web
@@ -20,7 +20,7 @@ from ...store import KeyRecord, Store
 from ...store.sql_activity import GroupTotals, Totals
 from ...store.tokens import looks_hashed
 from ..keys import PIPELINE, ROUTER, STORE
-from ..logs_api import MASTER, iso
+from ..logs_api import MASTER, NONE, iso
 from .state import require_admin
 
 HOUR, DAY = 3600.0, 86400.0
@@ -83,10 +83,19 @@ def _models(g: GroupTotals) -> list[dict[str, Any]]:
     return [{"model": m, "requests": n, "spend": round(s, 10)} for m, n, s in g.models[:5]]
 
 
-def key_json(hash: str | None, record: KeyRecord | None, alias: str | None) -> dict[str, Any]:
-    """Who a key is: its record when it exists, else what the log remembers of it."""
-    if hash is None:
-        return {"id": None, "kind": "master", "key_hash": None, "key_alias": None, "key_name": None}
+def key_json(id: str | None, record: KeyRecord | None, alias: str | None) -> dict[str, Any]:
+    """Who a key is: its record when it exists, else what the log remembers of it. `id` is
+    a key's hash, "master", or None: requests made with no key (all refused)."""
+    if id is None or id == MASTER:
+        kind = "none" if id is None else "master"
+        return {
+            "id": id or NONE,
+            "kind": kind,
+            "key_hash": None,
+            "key_alias": None,
+            "key_name": None,
+        }
+    hash = id
     if record is None:
         return {
             "id": hash, "kind": "key", "key_hash": hash, "key_alias": alias, "key_name": None,
@@ -142,6 +151,11 @@ async def _keys(store: Store, hashes: list[str]) -> tuple[dict[str, KeyRecord], 
     return records, (await store.logged_aliases(gone) if gone else {})
 
 
+def _is_hash(id: str | None) -> TypeGuard[str]:
+    """A key's hash, not "master" nor None (no key)."""
+    return id is not None and id != MASTER
+
+
 def _json(data: Any) -> web.Response:
     return web.Response(
         body=orjson.dumps(data),
@@ -161,7 +175,7 @@ async def overview(request: web.Request) -> web.Response:
         total = total.plus(b.totals)
     top_keys = await store.activity_totals("key", p.start, p.end, limit=TOP)
     top_models = await store.activity_totals("model", p.start, p.end, limit=TOP)
-    records, aliases = await _keys(store, [g.id for g in top_keys if g.id is not None])
+    records, aliases = await _keys(store, [g.id for g in top_keys if _is_hash(g.id)])
     health = app[ROUTER].health()
     cooling = sum(1 for h in health if h.cooldown_remaining > 0)
     streams = app[PIPELINE].find(OpenStreams)
@@ -178,7 +192,10 @@ async def overview(request: web.Request) -> web.Response:
                 | totals_json(g.totals)
                 for g in top_keys
             ],
-            "top_models": [{"model": g.id, **totals_json(g.totals)} for g in top_models],
+            # requests refused before their model was read have none
+            "top_models": [
+                {"model": g.id, **totals_json(g.totals)} for g in top_models if g.id is not None
+            ],
             "open_streams": streams.count if streams is not None else 0,
             "in_flight": sum(h.state.in_flight for h in health),
             "deployments": {"healthy": len(health) - cooling, "cooling_down": cooling},
@@ -201,12 +218,12 @@ async def developers(request: web.Request) -> web.Response:
     rows: list[dict[str, Any]] = []
     if by == "key":
         active = {g.id: g for g in groups}
-        gone = [g.id for g in groups if g.id is not None and g.id not in keys]
+        gone = [g.id for g in groups if _is_hash(g.id) and g.id not in keys]
         aliases = await store.logged_aliases(gone) if gone else {}
         ids: list[str | None] = [*keys, *(i for i in active if i is None or i not in keys)]
         for id in ids:
             g = active.get(id)
-            who = key_json(id, keys.get(id) if id else None, aliases.get(id or ""))
+            who = key_json(id, keys.get(id or ""), aliases.get(id or ""))
             rows.append(_activity(who, g, seen.get(id or "")))
     else:
         per_user: dict[str | None, int] = {}
@@ -237,24 +254,26 @@ def _activity(row: dict[str, Any], g: GroupTotals | None, seen: float | None) ->
 
 
 async def developer(request: web.Request) -> web.Response:
-    """One key (`master`: the master key): who it is, its use in the period, hour by hour
-    or day by day, and its models."""
+    """One key (`master`: the master key; `none`: requests made with no key): who it is, its
+    use in the period, hour by hour or day by day, and its models."""
     require_admin(request)
     store = request.app[STORE]
     p = period_of(request.query, "30d")
     raw = request.match_info["id"]
-    hash = None if raw == MASTER else raw
-    if hash is not None and not looks_hashed(hash):
-        raise InvalidRequestError("name a key by its hash, or 'master'", param="id")
+    # the summaries' id: a key's hash, "master", or '' (no key)
+    id: str | None = None if raw == NONE else raw
+    if id is not None and id != MASTER and not looks_hashed(id):
+        raise InvalidRequestError("name a key by its hash, 'master' or 'none'", param="id")
+    hash = id if _is_hash(id) else None
     record = await store.get_key(hash) if hash is not None else None
     aliases = await store.logged_aliases([hash]) if hash is not None and record is None else {}
-    seen = (await store.last_seen("key")).get(hash or "")
+    seen = (await store.last_seen("key")).get(id or "")
     if hash is not None and record is None and seen is None:
         raise NotFoundError("no such key, and none in the log", code="key_not_found")
-    groups = await store.activity_totals("key", p.start, p.end, models=True, of="key", id=hash)
-    series = await store.activity_series(p.start, p.end, p.step, p.offset, by="key", id=hash)
+    groups = await store.activity_totals("key", p.start, p.end, models=True, of="key", id=id)
+    series = await store.activity_series(p.start, p.end, p.step, p.offset, by="key", id=id)
     row = _activity(
-        key_json(hash, record, aliases.get(hash or "")), groups[0] if groups else None, seen
+        key_json(id, record, aliases.get(hash or "")), groups[0] if groups else None, seen
     )
     return _json(
         {

@@ -123,13 +123,23 @@ export function toDate(t) {
   return Number.isNaN(d.getTime()) ? null : d;
 }
 
-/** A short, stable, readable name for a key: its alias, else its display name, else its hash. */
+/**
+ * A short, stable, readable name for who sent a request: a key's alias, else its display
+ * name, else the start of its hash; "master key"; "no key" for requests refused without one.
+ * Takes a log row or a developer row.
+ */
 export function keyLabel(row) {
   if (!row) return "–";
-  if (row.key_alias) return row.key_alias;
-  if (row.key_name) return row.key_name;
-  if (row.key_hash) return row.key_hash.slice(0, 10) + "…";
-  return "master key";
+  const hash = row.key_hash || row.token; // a log or developer row, or a key record
+  if (row.kind === "master" || (!hash && row.key_alias === "master")) return "master key";
+  if (row.kind === "none" || !hash) return "no key";
+  return row.key_alias || row.key_name || hash.slice(0, 10) + "…";
+}
+
+/** The developer page of a key (log or developer row). */
+export function developerHref(row) {
+  const id = row.key_hash || (keyLabel(row) === "master key" ? "master" : "none");
+  return `/ui/developers/${encodeURIComponent(id)}`;
 }
 
 export function statusPill(status, extra) {

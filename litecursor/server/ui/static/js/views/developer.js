@@ -44,7 +44,8 @@ export async function render(main, ctx) {
     const d = data.developer;
     const label = keyLabel(d);
     ctx.setTitle(label);
-    replace(head, pageHead(h("span", {}, label, " ", keyState(d)), d.key_name ? h("span", { class: "mono" }, d.key_name) : "The master key: requests made with it, by the admin or a tool", picker));
+    const sub = d.key_name ? h("span", { class: "mono" }, d.key_name) : d.kind === "master" ? "The master key: requests made with it, by the admin or a tool." : d.kind === "none" ? "Requests made with no valid key (a wrong, blocked, expired or deleted key, or none): all refused." : null;
+    replace(head, pageHead(h("span", {}, label, " ", keyState(d)), sub, picker));
     const budget = d.budget;
     const stats = h(
       "div",

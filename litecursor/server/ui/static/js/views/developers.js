@@ -8,7 +8,8 @@ import { pageHead, panel, table, emptyState, errorBox, segmented } from "../ui.j
 import { RANGES } from "./overview.js";
 
 export function keyState(d) {
-  if (d.id === null || d.kind === "master") return h("span", { class: "pill info" }, "master");
+  if (d.kind === "master") return h("span", { class: "pill info" }, "master");
+  if (d.kind === "none") return h("span", { class: "pill bad", title: "requests made without a valid key: all refused" }, "refused");
   if (d.deleted) return h("span", { class: "pill plain" }, "deleted");
   if (d.blocked) return h("span", { class: "pill bad" }, "blocked");
   if (d.expires_at && new Date(d.expires_at) <= new Date()) return h("span", { class: "pill warn" }, "expired");
@@ -26,8 +27,8 @@ export function plural(n, one, many) {
 }
 
 function hrefOf(d, by) {
-  if (by === "user") return `/ui/logs?user=${encodeURIComponent(d.id)}`;
-  return `/ui/developers/${encodeURIComponent(d.id || "master")}`;
+  if (by === "user") return d.id === null ? "/ui/logs" : `/ui/logs?user=${encodeURIComponent(d.id)}`;
+  return `/ui/developers/${encodeURIComponent(d.id)}`;
 }
 
 export async function render(main, ctx) {

@@ -2,7 +2,7 @@
 // text of the error) and keyset paging; a row opens the request.
 
 import * as api from "../api.js";
-import { h, fmt, replace, keyLabel, statusPill, toDate } from "../dom.js";
+import { h, fmt, replace, keyLabel, developerHref, statusPill, toDate } from "../dom.js";
 import { panel, table, emptyState, errorBox, pageHead } from "../ui.js";
 
 // in the order the filter bar shows them: four a row
@@ -47,7 +47,7 @@ export function logTable(rows, ctx, { hideKey = false, empty } = {}) {
     { title: "Time", cell: (r) => h("a", { href: requestHref(r), class: "nowrap", title: r.request_id }, fmt.time(r.start_time)) },
     { title: "Status", cell: (r) => statusPill(r.status, r.error_type || undefined) },
     { title: "Request", cell: requestCell },
-    hideKey ? null : { title: "Developer", cell: (r) => (r.key_hash ? h("a", { href: `/ui/developers/${encodeURIComponent(r.key_hash)}` }, keyLabel(r)) : h("span", {}, keyLabel(r))) },
+    hideKey ? null : { title: "Developer", cell: (r) => h("a", { href: developerHref(r) }, keyLabel(r)) },
     { title: "Tokens", num: true, help: "input / output", cell: (r) => (r.total_tokens ? h("span", { title: `${fmt.int(r.cached_tokens)} cached` }, `${fmt.compact(r.prompt_tokens)} / ${fmt.compact(r.completion_tokens)}`) : h("span", { class: "faint" }, "–")) },
     { title: "Cost", num: true, cell: (r) => (r.spend ? h("span", { title: r.estimated ? "estimated from the text: the upstream never said" : "" }, fmt.money(r.spend), r.estimated ? "*" : "") : h("span", { class: "faint" }, "–")) },
     { title: "Latency", num: true, cell: (r) => h("span", {}, fmt.ms(r.latency_ms), r.ttft_ms !== null && r.stream ? h("div", { class: "sub" }, `first ${fmt.ms(r.ttft_ms)}`) : null) },
@@ -70,7 +70,7 @@ export async function render(main, ctx) {
   let cursor = ctx.query.get("cursor") || "";
   const newerPages = [];
   const inputs = {
-    key: h("input", { type: "text", name: "key", placeholder: "alias, key or hash", list: "lc-keys", value: values.key }),
+    key: h("input", { type: "text", name: "key", placeholder: "alias, key, master, none", list: "lc-keys", value: values.key }),
     user: h("input", { type: "text", name: "user", placeholder: "user id", value: values.user }),
     team: h("input", { type: "text", name: "team", placeholder: "team id", value: values.team }),
     model: h("input", { type: "text", name: "model", placeholder: "any model", list: "lc-models", value: values.model }),

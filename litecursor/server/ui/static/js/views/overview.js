@@ -2,7 +2,7 @@
 // what is running now.
 
 import * as api from "../api.js";
-import { h, fmt, replace, keyLabel } from "../dom.js";
+import { h, fmt, replace, keyLabel, developerHref } from "../dom.js";
 import { timeChart, hbar } from "../charts.js";
 import { pageHead, panel, stat, table, emptyState, errorBox, segmented, every } from "../ui.js";
 
@@ -11,10 +11,6 @@ export const RANGES = [
   ["7d", "7 days"],
   ["30d", "30 days"],
 ];
-
-export function developerHref(row) {
-  return `/ui/developers/${encodeURIComponent(row.key_hash || "master")}`;
-}
 
 function noTraffic() {
   return emptyState("No requests in this period", "Requests appear here as soon as a client calls the gateway, e.g. Cursor with the base URL ", h("code", {}, `${location.origin}/cursor`), ".");

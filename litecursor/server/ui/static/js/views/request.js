@@ -2,7 +2,7 @@
 // cost, how it failed; the prompt and the answer when the gateway keeps them.
 
 import * as api from "../api.js";
-import { h, fmt, replace, keyLabel, statusPill } from "../dom.js";
+import { h, fmt, replace, keyLabel, developerHref, statusPill } from "../dom.js";
 import { timeline } from "../charts.js";
 import { panel, table, errorBox, pageHead } from "../ui.js";
 
@@ -40,7 +40,7 @@ export async function render(main, ctx) {
     throw e;
   }
   const total = r.latency_ms;
-  const who = r.key_hash ? h("a", { href: `/ui/developers/${encodeURIComponent(r.key_hash)}` }, keyLabel(r)) : keyLabel(r);
+  const who = h("a", { href: developerHref(r) }, keyLabel(r));
   const summary = kv([
     ["Request id", h("span", { class: "mono" }, r.request_id)],
     ["Time", `${fmt.time(r.start_time)} → ${fmt.time(r.end_time)}`],
@@ -108,8 +108,8 @@ export async function render(main, ctx) {
     pageHead(h("span", {}, statusPill(r.status), " ", r.model || r.route || "request"), fmt.time(r.start_time)),
     error,
     h("div", { class: "grid cols-2" }, panel("Request", h("div", { class: "panel-body" }, summary)), panel("Routing", h("div", { class: "panel-body" }, routing))),
-    h("div", { class: "grid cols-2" }, panel("Tokens", usage), panel("Cost and timings", h("div", { class: "panel-body" }, times))),
     panel("Attempts", attempts, { hint: "each try at a deployment, from the request's start" }),
+    h("div", { class: "grid cols-2" }, panel("Tokens", usage), panel("Cost and timings", h("div", { class: "panel-body" }, times))),
     bodies,
   );
 }
