@@ -98,7 +98,8 @@ export async function render(main, ctx) {
     replace(
       body,
       stats,
-      h("div", { class: "grid cols-2" }, panel("Key", h("div", { class: "panel-body" }, about)), panel("Models used", models)),
+      // the master key and "no key" have no record: their models alone
+      d.kind === "key" ? h("div", { class: "grid cols-2" }, panel("Key", h("div", { class: "panel-body" }, about)), panel("Models used", models)) : panel("Models used", models),
       charts,
       panel("Recent requests", logTable(recent, ctx, { hideKey: true, empty: emptyState("No requests yet", "This developer has not sent a request.") }), { tools: h("a", { href: logsHref }, "All in Logs →") }),
     );
