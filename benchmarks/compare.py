@@ -59,14 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         loadgen = LoadGen(workdir)
         certs = make_certs(workdir)
         b = Bench(settings, workdir, certs, bench_config(port), upstream, loadgen)
-        config = workdir / "config.yaml"
-        config.write_bytes(orjson.dumps(b.config))
+        # each side its own folder, so its own database beside its config: a commit whose
+        # schema is newer than the other's must not leave a database the other refuses
+        configs: dict[str, Path] = {}
+        for i, side in enumerate(sides):
+            (workdir / f"side-{i}").mkdir()
+            configs[side] = workdir / f"side-{i}" / "config.yaml"
+            configs[side].write_bytes(orjson.dumps(b.config))
         runs: dict[str, dict[str, list[Run]]] = {side: {} for side in sides}
         try:
             for n in range(args.rounds):
                 for side, env in sides.items():
                     print(f"round {n + 1}/{args.rounds}: {side}", flush=True)
-                    b.gateway, b.port = start_gateway("gateway", workdir, config, certs, env=env)
+                    b.gateway, b.port = start_gateway(
+                        "gateway", workdir, configs[side], certs, env=env
+                    )
                     try:
                         for label, (w, c, kw) in loads(b, args.duration).items():
                             runs[side].setdefault(label, []).append(b.measure(w, c, **kw))
