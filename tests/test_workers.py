@@ -68,3 +68,30 @@ def test_workers_reload_together_and_stop_gracefully(tmp_path: Path) -> None:
                 continue
             time.sleep(0.5)
             raise AssertionError(f"worker {pid} outlived its supervisor")
+
+
+def _models_requests(scrape: bytes) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    body = scrape.split(b"\r\n\r\n", 1)[1].decode()
+    if "transfer-encoding: chunked" in scrape.split(b"\r\n\r\n", 1)[0].decode().lower():
+        body = "".join(body.split("\r\n")[1::2])  # the chunks' data, without their sizes
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+        if s.name == "litecursor_requests_total" and s.labels.get("route") == "/v1/models"
+    )
+
+
+def test_every_worker_answers_metrics_with_the_groups_total(tmp_path: Path) -> None:
+    """The supervisor gives its workers one metrics folder: whichever of them is asked for
+    /metrics (the kernel spreads connections over them) counts every worker's requests."""
+    with serve(tmp_path, "--insecure-http", "--workers", "2", notify=True) as s:
+        s.wait_message("READY")  # both workers listen
+        for _ in range(20):
+            assert get(s.port, "/v1/models").startswith(b"HTTP/1.1 200")
+        totals = {_models_requests(get(s.port, "/metrics")) for _ in range(8)}
+        assert totals == {20.0}
+        pids = worker_pids(s.text())
+        assert len(pids) == 2

@@ -159,11 +159,13 @@ def multiprocess_dir() -> str | None:
     return os.environ.get(MULTIPROC_ENV) or None
 
 
-def worker_exited(pid: int) -> None:
+def worker_exited(pid: int, directory: str | None = None) -> None:
     """A worker process ended: its live gauges (open streams, cooldowns) stop counting.
-    Called by the process that started the workers."""
-    if multiprocess_dir():
-        mark_process_dead(pid)
+    Called by the process that started the workers (`directory`: theirs, else this process's
+    own `PROMETHEUS_MULTIPROC_DIR`)."""
+    directory = directory or multiprocess_dir()
+    if directory:
+        mark_process_dead(pid, directory)
 
 
 class _Local:

@@ -40,6 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..observe import metrics
 from .certificates import CertificateManager
 from .challenges import ChallengeBoard, http_app
 from .runtime import ServeSettings, _log_failure
@@ -136,6 +137,22 @@ class Supervisor:
         asyncio.get_running_loop().add_reader(sock.fileno(), self._receive)
         return path
 
+    def _metrics_dir(self) -> str:
+        """Where the workers keep their metrics, so that any of them answers `/metrics` with
+        the group's total: the admin's `PROMETHEUS_MULTIPROC_DIR` emptied of an earlier run's
+        files (they would count twice), else a folder of the supervisor's own."""
+        given = os.environ.get(metrics.MULTIPROC_ENV)
+        if given:
+            folder = Path(given)
+            folder.mkdir(parents=True, exist_ok=True)
+            for old in folder.glob("*.db"):
+                old.unlink(missing_ok=True)
+            return str(folder)
+        assert self._socket_dir is not None
+        folder = Path(self._socket_dir.name) / "metrics"
+        folder.mkdir()
+        return str(folder)
+
     def _receive(self) -> None:
         assert self._socket is not None
         ucred = struct.calcsize("3i")
@@ -192,6 +209,7 @@ class Supervisor:
         assert worker.process is not None
         code = await worker.process.wait()
         self._by_pid.pop(worker.process.pid, None)
+        metrics.worker_exited(worker.process.pid, env[metrics.MULTIPROC_ENV])
         if self._stopping:
             return
         lived = time.monotonic() - worker.started
@@ -335,6 +353,7 @@ class Supervisor:
         }
         env["NOTIFY_SOCKET"] = self._open_socket()
         env["WATCHDOG_USEC"] = str(WORKER_WATCHDOG_USEC)
+        env[metrics.MULTIPROC_ENV] = self._metrics_dir()
         try:
             await self._start_http_and_acme()
             for w in self.workers:
