@@ -82,7 +82,8 @@ export const fmt = {
     if (n === 0) return "$0";
     const a = Math.abs(n);
     const digits = a >= 100 ? 0 : a >= 1 ? 2 : a >= 0.01 ? 3 : 5;
-    return "$" + n.toFixed(digits);
+    // cents always show; a third decimal only when it says something ($0.125, not $0.500)
+    return "$" + n.toFixed(digits).replace(/(\.\d\d\d*?)0+$/, "$1");
   },
   pct(part, whole) {
     if (!whole) return "–";
