@@ -10,7 +10,8 @@ import pytest
 
 from litecursor.config import parse
 from litecursor.pipeline import Call, Outcome
-from litecursor.requestlog.bodies import REDACTED, Bodies, Redactor, cut, keep, secrets_in
+from litecursor.redaction import REDACTED, Redactor, secrets_in
+from litecursor.requestlog.bodies import Bodies, cut, keep
 from litecursor.server.keys import BODIES, PIPELINE
 
 from .conftest import GatewayFactory

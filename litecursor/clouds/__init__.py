@@ -9,6 +9,7 @@ request path where it can (see `refresh.Refreshing`); a failure is an `UpstreamC
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .settings import AwsAuth, CloudAuth, GoogleAuth
@@ -25,6 +26,10 @@ class RequestAuth(Protocol):
     async def apply(self, http: HttpRequest) -> HttpRequest:
         """`http` with its credentials added."""
         ...
+
+    def watch_secrets(self, learn: Callable[[str], None]) -> None:
+        """Hand every secret obtained from now on (a token, temporary keys) to `learn`, so it
+        is kept out of what leaves the process (see `redaction`)."""
 
 
 def make_auth(auth: CloudAuth, deployment_id: str, session: aiohttp.ClientSession) -> RequestAuth:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import UpstreamCredentialsError
@@ -53,6 +54,14 @@ class AwsSigV4Auth:
         self._source: Any = None  # botocore Credentials, made on the first fetch (in a thread)
         self._what = f"deployment '{deployment_id}': no AWS credentials"
         self.credentials = Refreshing(self._fetch, what=self._what, early=REREAD / 2, must=0.0)
+
+    def watch_secrets(self, learn: Callable[[str], None]) -> None:
+        def temporary_keys(creds: Any) -> None:
+            for secret in (creds.secret_key, creds.token):
+                if secret:
+                    learn(secret)
+
+        self.credentials.on_refresh = temporary_keys
 
     async def apply(self, http: HttpRequest) -> HttpRequest:
         creds = await self.credentials.get()

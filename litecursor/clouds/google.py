@@ -86,6 +86,9 @@ class GoogleTokenAuth:
         self._what = f"deployment '{deployment_id}': no Google access token ({auth.origin})"
         self.tokens = Refreshing(self._fetch, what=self._what)
 
+    def watch_secrets(self, learn: Callable[[str], None]) -> None:
+        self.tokens.on_refresh = learn
+
     async def apply(self, http: HttpRequest) -> HttpRequest:
         token = await self.tokens.get()
         headers = {**http.headers, "authorization": f"Bearer {token}"}

@@ -49,6 +49,8 @@ class Refreshing(Generic[T]):
         self._failed_at = -1e9
         self._error: UpstreamCredentialsError | None = None
         self.refreshes = 0  # how many fetches ran (tests read it)
+        #: called with each new value (its owner passes the secrets in it to the redactor)
+        self.on_refresh: Callable[[T], None] | None = None
 
     async def get(self) -> T:
         now = self._clock()
@@ -85,6 +87,8 @@ class Refreshing(Generic[T]):
             raise err from None
         finally:
             self._task = None
+        if self.on_refresh is not None:
+            self.on_refresh(value)
         self._value = value
         self._expires = float("inf") if ttl is None else self._clock() + ttl
         self._error = None

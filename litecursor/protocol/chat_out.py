@@ -157,6 +157,7 @@ class ChunkEncoder(_TurnResults):
         "_head",
         "_include_usage",
         "_reasoning",
+        "_redact",
         "_role_head",
         "_role_sent",
         "_thinking",
@@ -177,6 +178,7 @@ class ChunkEncoder(_TurnResults):
         include_usage: bool,
         reasoning_display: ReasoningDisplay = "field",
         error_note: Callable[[LitecursorError], str | None] | None = None,
+        redact: Callable[[LitecursorError], LitecursorError] | None = None,
     ) -> None:
         self.id = id
         self.created = created
@@ -188,6 +190,8 @@ class ChunkEncoder(_TurnResults):
         self._error_note = error_note
         #: the stream's error was told as text (`error` holds it)
         self.noted = False
+        #: cleans an error's message of credentials before it goes out (see `redaction`)
+        self._redact = redact
         super().__init__()
         self._role_sent = False
         self._thinking = False  # inside an open <think> block
@@ -301,8 +305,8 @@ class ChunkEncoder(_TurnResults):
                 self._turn.reasoning_items.append(ev.data)
             elif isinstance(ev, StreamError):
                 self._close_think(text)
-                self.error = ev.error
-                note = self._error_note(ev.error) if self._error_note is not None else None
+                self.error = err = self._clean(ev.error)
+                note = self._error_note(err) if self._error_note is not None else None
                 if note is not None:  # the error ends the answer as text, and it finishes
                     text.append(f"\n\n{note}" if self._role_sent or text else note)
                     self._flush(out, reasoning, text)
@@ -310,7 +314,7 @@ class ChunkEncoder(_TurnResults):
                     out.append(self.close())
                     break
                 self._flush(out, reasoning, text)
-                out.append(self._error_chunk(ev.error))
+                out.append(self._error_chunk(err))
                 self.closed = True
                 break
         else:
@@ -346,8 +350,12 @@ class ChunkEncoder(_TurnResults):
         if self.closed:
             return b""
         self.closed = True
-        self.error = err
+        self.error = err = self._clean(err)
         return self._error_chunk(err)
+
+    def _clean(self, err: LitecursorError) -> LitecursorError:
+        """An error path: the upstream's text may quote a key."""
+        return self._redact(err) if self._redact is not None else err
 
     def _error_chunk(self, err: LitecursorError) -> bytes:
         body = {

@@ -9,57 +9,12 @@ credential. Secrets are taken out before the text is cut, so a cut never leaves 
 
 from __future__ import annotations
 
-import dataclasses
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable
 from typing import Any
 
-REDACTED = "[redacted]"
-#: config strings shorter than this are not secrets worth a search (regions, versions)
-MIN_SECRET = 12
-_SECRET_FIELDS = frozenset({"api_key", "master_key", "headers"})
-# an API key as OpenAI, Anthropic, OpenRouter and litecursor's virtual keys write them, and
-# the value of a bearer or Authorization header, in JSON or in a curl line
-_SHAPES = (
-    r"\bsk-[A-Za-z0-9_\-]{16,}",
-    r"(?i:(?<=bearer ))[A-Za-z0-9._~+/\-]{12,}=*",
-    r"(?i:(?<=authorization: ))[^\s\"',]{12,}",
-    r"(?i:(?<=\"authorization\": \"))[^\"]{12,}",
-)
+from ..redaction import Redactor
 
-
-def secrets_in(obj: Any, name: str = "") -> list[str]:
-    """The secret strings in the settings `obj`: dataclass fields declared `repr=False` (how
-    the config marks credentials), `api_key`s and header values, at any depth."""
-    found: list[str] = []
-    if isinstance(obj, str):
-        if name and len(obj) >= MIN_SECRET:
-            found.append(obj)
-    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        for f in dataclasses.fields(obj):
-            secret = not f.repr or f.name in _SECRET_FIELDS
-            found += secrets_in(getattr(obj, f.name), f.name if secret else "")
-    elif isinstance(obj, Mapping):
-        for value in obj.values():
-            found += secrets_in(value, name)
-    elif isinstance(obj, list | tuple | frozenset | set):
-        for value in obj:
-            found += secrets_in(value, name)
-    return found
-
-
-class Redactor:
-    """Replaces known secrets and secret-shaped strings with `[redacted]`."""
-
-    def __init__(self, secrets: Iterable[str]) -> None:
-        known = sorted({s for s in secrets if len(s) >= MIN_SECRET}, key=len, reverse=True)
-        #: the longest known secret: a cut this far past the limit cannot split one
-        self.margin = max((len(s.encode()) for s in known), default=0) + 64
-        parts = [re.escape(s) for s in known] + list(_SHAPES)
-        self._pattern = re.compile("|".join(f"(?:{p})" for p in parts))
-
-    def __call__(self, text: str) -> str:
-        return self._pattern.sub(REDACTED, text)
+__all__ = ["Bodies", "cut", "keep"]
 
 
 def cut(text: str, max_bytes: int) -> str:
@@ -71,7 +26,7 @@ def cut(text: str, max_bytes: int) -> str:
     return f"{kept}\n[… cut: {len(data):,} bytes in all, the log keeps {max_bytes:,}]"
 
 
-def keep(raw: bytes | str | None, redact: Redactor, max_bytes: int) -> str | None:
+def keep(raw: bytes | str | None, redact: Callable[[str], str], max_bytes: int) -> str | None:
     """A body as the log keeps it: decoded, redacted, cut. None stays None."""
     if raw is None:
         return None
@@ -83,18 +38,21 @@ class Bodies:
     """What the request log keeps of prompts and answers, for one config: nothing unless
     `store_prompts_in_spend_logs`, else each redacted and cut to `log_body_max_kb`."""
 
-    def __init__(self, enabled: bool, max_bytes: int, secrets: Iterable[str]) -> None:
-        self.redact = Redactor(secrets)
+    def __init__(self, enabled: bool, max_bytes: int, redactor: Redactor) -> None:
+        #: the gateway's one redactor (`litecursor.redaction`), key-shaped strings included
+        self.redact = redactor.everything
         self.max_bytes = max_bytes
         #: what a call keeps while it runs: the limit, and room for a secret across the cut
-        self.capture = max_bytes + self.redact.margin if enabled else 0
+        self.capture = max_bytes + redactor.margin if enabled else 0
 
     @classmethod
-    def of(cls, config: Any) -> Bodies:
-        """For a `Config`: its master key and every secret of its deployments."""
+    def of(cls, config: Any, redactor: Redactor | None = None) -> Bodies:
+        """For a `Config`: `redactor` (the app's), or one for its master key and every secret
+        of its deployments."""
         log = config.request_log
-        secrets = [config.master_key, *secrets_in(list(config.deployments))]
-        return cls(log.store_bodies, log.body_max_bytes, secrets)
+        if redactor is None:
+            redactor = Redactor.for_deployments(config.deployments, config.master_key)
+        return cls(log.store_bodies, log.body_max_bytes, redactor)
 
     def kept(
         self, request_body: bytes | None, response_body: bytes | None

@@ -34,6 +34,7 @@ from ..errors import (
 from ..protocol.providers import Provider, Target, get_provider
 from ..protocol.providers.base import retry_after_seconds
 from ..protocol.types import ChatRequest, Event, StreamError
+from ..redaction import Redactor
 from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
 from . import strategies
 from .failures import counts_against, none_available, raise_early_error
@@ -121,6 +122,7 @@ class Router:
         clock: Clock | None = None,
         state: StateStore | None = None,
         rng: random.Random | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.config = config
         self.settings = config.router
@@ -130,12 +132,16 @@ class Router:
         self.rng = rng or random.Random()
         self.names = Names(config.deployments, self.settings.model_group_alias)
         self._coolable = self._coolable_ids()
+        #: every error an attempt ends with passes through it: upstream text enters here
+        self.redact = redactor or Redactor.for_deployments(config.deployments, config.master_key)
         #: the cloud deployments' credentials (tokens, signing keys), each refreshed on its own
         self.auth: dict[str, RequestAuth] = {
             d.id: make_auth(d.auth, d.id, client.session)
             for d in config.deployments
             if d.auth is not None
         }
+        for auth in self.auth.values():  # tokens minted later are secrets too
+            auth.watch_secrets(self.redact.learn)
         #: called when a deployment starts cooling down (metrics, alerts); never raises
         #: into the router
         self.on_cooldown: list[Callable[[Cooldown], None]] = []
@@ -366,6 +372,7 @@ class Router:
                         yield events
             failure = next((ev.error for ev in last if isinstance(ev, StreamError)), None)
             if failure is not None:
+                self.redact.error(failure)
                 # the upstream broke the stream in-band after it started: the caller reports
                 # it to the client; it still counts against the deployment
                 self._failed(d, failure.message, failure.upstream_status, failure)
@@ -373,6 +380,7 @@ class Router:
             observer.attempt_ended(failure)
         except LitecursorError as e:
             ended = True
+            self.redact.error(e)
             observer.attempt_ended(e)
             if counts_against(e, d):
                 self._failed(d, e.message, e.upstream_status, e, run.hint)
@@ -405,7 +413,7 @@ class Router:
                 return resp, target
             body = await resp.read()
             run.hint = retry_after_seconds(resp.headers)
-            error = provider.decode_error(resp.status, resp.headers, body)
+            error = self.redact.error(provider.decode_error(resp.status, resp.headers, body))
             better = None if retried else provider.retarget(error, req, target)
             if better is None:
                 raise error
@@ -440,9 +448,7 @@ class Router:
         """Count a failure against `d`; cool it down at once on 401/404/429, or after
         `allowed_fails` failures within a minute."""
         now = self.clock.now()
-        key = d.target.api_key
-        if key and key in message:
-            message = message.replace(key, "[redacted]")
+        message = self.redact(message)  # kept for the health endpoint and cooldown alerts
         fails = self.state.failure(d.id, RecentError(now, status, message[:300]))
         s = self.settings
         if s.disable_cooldowns or d.id not in self._coolable:

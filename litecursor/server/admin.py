@@ -12,8 +12,9 @@ from aiohttp import web
 
 from ..errors import PermissionDeniedError
 from ..observe.metrics import CONTENT_TYPE
+from ..redaction import Redactor
 from ..router import DeploymentHealth
-from .keys import CALL, OBSERVE, ROUTER
+from .keys import CALL, OBSERVE, REDACTOR, ROUTER
 
 
 async def deployments_health(request: web.Request) -> web.Response:
@@ -25,7 +26,8 @@ async def deployments_health(request: web.Request) -> web.Response:
     router = request.app[ROUTER]
     # the router's clock is monotonic: cooldown ends are shown as wall-clock times
     wall, mono = time.time(), router.clock.now()
-    items = [_deployment(h, wall, mono) for h in router.health()]
+    redact = request.app[REDACTOR]
+    items = [_deployment(h, wall, mono, redact) for h in router.health()]
     cooling = sum(1 for i in items if i["status"] == "cooling_down")
     body = {"deployments": items, "healthy": len(items) - cooling, "cooling_down": cooling}
     return web.Response(body=orjson.dumps(body), content_type="application/json")
@@ -40,7 +42,7 @@ async def metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
 
-def _deployment(h: DeploymentHealth, wall: float, mono: float) -> dict[str, Any]:
+def _deployment(h: DeploymentHealth, wall: float, mono: float, redact: Redactor) -> dict[str, Any]:
     d, s = h.deployment, h.state
     cooling = h.cooldown_remaining > 0
     return {
@@ -59,7 +61,7 @@ def _deployment(h: DeploymentHealth, wall: float, mono: float) -> dict[str, Any]
         "fails_last_minute": s.fails,
         "limits": {"rpm": d.rpm, "tpm": d.tpm, "max_parallel_requests": d.max_parallel_requests},
         "recent_errors": [
-            {"at": _iso(wall + (e.at - mono)), "status": e.status, "message": e.message}
+            {"at": _iso(wall + (e.at - mono)), "status": e.status, "message": redact(e.message)}
             for e in s.errors
         ],
     }

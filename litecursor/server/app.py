@@ -18,6 +18,7 @@ from ..observe import Observability
 from ..observe.logs import LogFormat, to_journald
 from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
+from ..redaction import Redactor
 from ..replay import ReasoningReplay
 from ..requestlog.bodies import Bodies
 from ..requestlog.live import OpenStreams
@@ -34,6 +35,7 @@ from .keys import (
     CONFIG,
     OBSERVE,
     PIPELINE,
+    REDACTOR,
     REPLAY,
     ROUTER,
     SHARED_BUDGETS,
@@ -73,9 +75,11 @@ def create_app(
     app[CONFIG] = config
     app[STARTED] = time.time()
     journald = access_stream is not None and to_journald(access_stream)
-    # one redactor for the log, the exports and the request log's prompts: every credential
-    # the config holds, and anything shaped like a key (a provider may echo the key it was sent)
-    app[BODIES] = Bodies.of(config)
+    # one redactor: every credential the config holds and every one obtained later (tokens),
+    # out of error texts shown, logged, exported and stored; the request log's prompts and
+    # answers lose anything shaped like a key as well (a provider may echo the key it was sent)
+    app[REDACTOR] = Redactor.for_deployments(config.deployments, config.master_key)
+    app[BODIES] = Bodies.of(config, app[REDACTOR])
     redact = app[BODIES].redact
     app[ACCESS_LOG] = AccessLog(access_stream, log_format, journald, redact)
     app[OBSERVE] = Observability(config, redact)
@@ -149,7 +153,7 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     state = SharedState(redis, config.deployments) if redis is not None else None
     if state is not None:
         state.start()
-    app[ROUTER] = Router(config, client, state=state)
+    app[ROUTER] = Router(config, client, state=state, redactor=app[REDACTOR])
     app[OBSERVE].watch(app[ROUTER])
     for listener in listeners(app):
         app[PIPELINE].add(listener)

@@ -17,7 +17,7 @@ from ..pipeline import Call
 from ..protocol.chat_out import ChunkEncoder, CompletionBuilder
 from ..protocol.inbound import parse_request
 from ..protocol.types import ChatRequest, Event, Finish, TextDelta
-from .keys import CALL, CONFIG, PIPELINE, ROUTER, STARTED
+from .keys import CALL, CONFIG, PIPELINE, REDACTOR, ROUTER, STARTED
 from .middleware import CLIENT_CLOSED
 
 _SSE_HEADERS = {
@@ -89,7 +89,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     try:
         return await answer
     except LitecursorError as e:
-        note = cursor_note(e) if as_message else None
+        note = cursor_note(app[REDACTOR].error(e)) if as_message else None
         if note is None:
             raise  # nothing sent yet: the middleware answers with the right status
         call.failed_in_message(e)
@@ -141,6 +141,7 @@ async def _chat(
         include_usage=include_usage,
         reasoning_display=config.reasoning_display,
         error_note=cursor_note if as_message else None,
+        redact=app[REDACTOR].error,
     )
     # the request log keeps the answer as one chat.completion, streamed or not
     copy = (
@@ -171,7 +172,7 @@ async def _chat(
     except LitecursorError as e:
         if resp is None:
             raise  # nothing sent yet: the caller answers with the right status
-        note = cursor_note(e) if as_message else None
+        note = cursor_note(app[REDACTOR].error(e)) if as_message else None
         if note is None:
             await resp.write_eof(encoder.fail(e))
         else:  # the stream broke after it started: the note ends the answer

@@ -8,6 +8,7 @@ from ..accounting.service import AccountingService
 from ..config import Config
 from ..observe import Observability
 from ..pipeline import Call, Pipeline
+from ..redaction import Redactor
 from ..replay import ReasoningReplay
 from ..requestlog.bodies import Bodies
 from ..router import Router
@@ -29,3 +30,5 @@ ACCOUNTING = web.AppKey("accounting", AccountingService)
 #: reserve budgets in the database whatever it is (None: only on PostgreSQL)
 SHARED_BUDGETS: web.AppKey[bool | None] = web.AppKey("shared_budgets")
 BODIES = web.AppKey("bodies", Bodies)
+#: every credential the config holds, to keep out of what leaves the process
+REDACTOR = web.AppKey("redactor", Redactor)

@@ -18,7 +18,7 @@ from ..errors import (
 )
 from ..observe.logs import REQUEST_ID
 from ..pipeline import Call, request_id_from
-from .keys import BODIES, CALL, CONFIG, PIPELINE
+from .keys import BODIES, CALL, CONFIG, PIPELINE, REDACTOR
 from .ui.state import has_session_cookie, is_page, session_identity
 
 log = logging.getLogger("litecursor.server")
@@ -78,7 +78,8 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return resp
     except LitecursorError as e:
         status, error = e.status, e
-        return error_response(e, call)
+        # whatever raised it, no credential goes out in its message
+        return error_response(request.app[REDACTOR].error(e), call)
     except web.HTTPRequestEntityTooLarge:
         error = PayloadTooLargeError.over_limit(request.app[CONFIG].max_request_size_mb)
         status = error.status
@@ -105,7 +106,10 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         status = error.status
         return error_response(error, call)
     finally:
-        pipeline.finish(call, call.outcome(status, error, gone))
+        outcome = call.outcome(status, error, gone)
+        if outcome.error is not None:  # the last safety net: logs, spend and log rows, exports
+            request.app[REDACTOR].error(outcome.error)
+        pipeline.finish(call, outcome)
         REQUEST_ID.reset(context)
 
 

@@ -8,11 +8,16 @@ A fake provider module exposes `make_app(fake: FakeUpstream) -> web.Application`
      the wire format (status errors, connection reset, hang, first-byte delay);
   3. takes `fake.next_reply()` and writes it in its own wire format, streaming or not,
      calling `await fake.pace(resp, i)` between chunks (chunk delay, cut mid-stream).
+
+Providers echo the key they were sent in their error messages; so do the fakes: in a fault's
+body and a reply's `stream_error`, `{api_key}` becomes the credential the request carried and
+`{api_key_masked}` the form OpenAI prints (`sk-proj-****abcd`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -114,7 +119,17 @@ class FakeUpstream:
         )
 
     def next_reply(self) -> Reply:
-        return self.replies.popleft() if self.replies else self.default_reply
+        reply = self.replies.popleft() if self.replies else self.default_reply
+        if reply.stream_error and "{api_key" in reply.stream_error:
+            reply = dataclasses.replace(reply, stream_error=self.echo(reply.stream_error))
+        return reply
+
+    def echo(self, text: str) -> str:
+        """`text` with the key of the last request in place of `{api_key}` and, masked the way
+        OpenAI prints a key it refuses, of `{api_key_masked}`."""
+        key = sent_key(self.last.headers) if self.requests else ""
+        masked = f"{key[:8]}{'*' * max(4, len(key) - 12)}{key[-4:]}"
+        return text.replace("{api_key}", key).replace("{api_key_masked}", masked)
 
     async def before_reply(self, request: web.Request) -> web.StreamResponse | None:
         """Apply the format-neutral faults; returns a response to send instead, or None."""
@@ -131,9 +146,12 @@ class FakeUpstream:
         if f.status is not None and (f.times is None or f.times > 0):
             if f.times is not None:
                 f.times -= 1
+            body = f.body or b'{"error": {"message": "fault", "type": "server_error"}}'
+            if b"{api_key" in body:
+                body = self.echo(body.decode()).encode()
             return web.Response(
                 status=f.status,
-                body=f.body or b'{"error": {"message": "fault", "type": "server_error"}}',
+                body=body,
                 headers={"content-type": "application/json", **f.headers},
             )
         return None
@@ -174,3 +192,12 @@ class FakeUpstream:
 
 def error_response(status: int, body: dict[str, Any]) -> web.Response:
     return web.json_response(body, status=status)
+
+
+def sent_key(headers: dict[str, str]) -> str:
+    """The credential a request carried, whichever header its API puts it in."""
+    lower = {k.lower(): v for k, v in headers.items()}
+    bearer = lower.get("authorization", "").removeprefix("Bearer ")
+    return (
+        bearer or lower.get("x-api-key") or lower.get("x-goog-api-key") or lower.get("api-key", "")
+    )
