@@ -66,6 +66,15 @@ def main() -> None:
                 for e in events:
                     d.feed(e)
 
+        # events cut across reads, as TLS records and socket reads cut them
+        thirds = [e[i * len(e) // 3 : (i + 1) * len(e) // 3] for e in events for i in range(3)]
+
+        def sse_cut(thirds: list[bytes] = thirds) -> None:
+            for _ in range(ROUNDS):
+                d = SSEDecoder()
+                for piece in thirds:
+                    d.feed(piece)
+
         def decode(events: list[bytes] = events, make=make) -> None:  # type: ignore[no-untyped-def]
             for _ in range(ROUNDS):
                 d = make()
@@ -85,6 +94,7 @@ def main() -> None:
 
         n = len(events)
         rows += [(f"{adapter}: SSE framing", best_of(sse, n)),
+                 (f"{adapter}: SSE framing, each event in 3 reads", best_of(sse_cut, n)),
                  (f"{adapter}: decode (SSE + JSON + events)", best_of(decode, n)),
                  (f"{adapter}: decode + encode", best_of(both, n))]  # fmt: skip
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from litecursor.protocol.sse import SSEDecoder, SSEEvent, encode_event
+from litecursor.protocol.sse import EventTooLarge, SSEDecoder, SSEEvent, encode_event
 
 
 def feed_all(pieces: list[bytes]) -> list[SSEEvent]:
@@ -45,6 +47,13 @@ def test_crlf_split_between_cr_and_lf_is_one_line_end() -> None:
     assert d.feed(b"\n") == [SSEEvent(b"a")]
 
 
+def test_a_long_line_cut_after_its_cr_ends_there() -> None:
+    d = SSEDecoder()
+    assert d.feed(b"data: " + b"x" * 10_000 + b"\r") == []
+    assert d.feed(b"\r") == []
+    assert d.feed(b"data: next") == [SSEEvent(b"x" * 10_000)]
+
+
 def test_field_without_space_and_unknown_fields() -> None:
     assert feed_all([b"data:tight\nretry: 10\nfoo: bar\n\n"]) == [SSEEvent(b"tight")]
 
@@ -64,3 +73,43 @@ def test_line_cut_off_at_close_is_dropped() -> None:
 def test_encode_event_round_trips() -> None:
     raw = encode_event(b'{"x":1}') + encode_event(b"{}", "ping")
     assert feed_all([raw]) == [SSEEvent(b'{"x":1}'), SSEEvent(b"{}", "ping")]
+
+
+def test_a_line_over_many_slices_is_read_in_linear_time() -> None:
+    """8 MB of one line in 1 KB slices: joined once at its end, not at every slice (which
+    copies 32 GB and takes minutes)."""
+    d = SSEDecoder()
+    piece = b"x" * 1024
+    t0 = time.perf_counter()
+    assert d.feed(b"data: ") == []
+    for _ in range(8 * 1024):
+        assert d.feed(piece) == []
+    events = d.feed(b"\n\n")
+    assert time.perf_counter() - t0 < 1.0
+    assert len(events) == 1 and len(events[0].data) == 8 * 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b"data: " + b"x" * 2000],  # one line in one slice
+        [b"data: "] + [b"x" * 100] * 20,  # one line over many slices
+        [b"data: xxxxxxxxx\n" * 300],  # many data lines, no blank line
+        [b"data: " + b"x" * 900 + b"\r", b"\ndata: " + b"y" * 200],  # across a CR LF
+    ],
+)
+def test_an_event_over_the_limit_raises(pieces: list[bytes]) -> None:
+    d = SSEDecoder(max_event_bytes=1024)
+    with pytest.raises(EventTooLarge, match="1 KiB limit"):
+        for p in pieces:
+            d.feed(p)
+
+
+def test_events_up_to_the_limit_pass_and_the_limit_is_per_event() -> None:
+    d = SSEDecoder(max_event_bytes=1024)
+    body = b"data: " + b"x" * 1000 + b"\n\n"
+    events = []
+    for _ in range(50):  # far more than the limit in all, each event within it
+        for i in range(0, len(body), 7):
+            events += d.feed(body[i : i + 7])
+    assert len(events) == 50 and all(len(e.data) == 1000 for e in events)

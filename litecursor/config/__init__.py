@@ -1,9 +1,11 @@
 """config.yaml (LiteLLM's schema) -> typed, validated settings, read once at start.
 
 `values` reads typed values with their paths, `models` the `model_list`, `router` the
-`router_settings`, `settings` the whole file into one `Config`.
+`router_settings`, `limits` the limits of `litecursor_settings`, `settings` the whole file
+into one `Config`.
 """
 
+from .limits import Limits
 from .models import Deployment
 from .router import RouterSettings
 from .settings import MASTER_KEY_ENV, Config, load, parse
@@ -14,6 +16,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "Deployment",
+    "Limits",
     "RouterSettings",
     "load",
     "parse",

@@ -26,6 +26,7 @@ from .accounting import (
     AccountingSettings,
     read_accounting,
 )
+from .limits import LIMIT_KEYS, Limits, read_limits
 from .models import Deployment, read_deployment
 from .observability import GENERAL_KEYS as OBSERVE_GENERAL_KEYS
 from .observability import LITECURSOR_KEYS as OBSERVE_LITECURSOR_KEYS
@@ -64,6 +65,8 @@ class Config:
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     #: what the request log keeps, and for how long (requestlog.py)
     request_log: RequestLogSettings = field(default_factory=RequestLogSettings)
+    #: the limits a client or an upstream cannot push the gateway past (README "Security")
+    limits: Limits = field(default_factory=Limits)
     warnings: tuple[str, ...] = ()
     source: str = "<config>"
 
@@ -165,6 +168,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
             *LITECURSOR_KEYS,
             *OBSERVE_LITECURSOR_KEYS,
             *LOG_LITECURSOR_KEYS,
+            *LIMIT_KEYS,
         },
     )
     raw_errors = p.opt_str(lc, "cursor_errors", "litecursor_settings.cursor_errors") or "status"
@@ -235,6 +239,7 @@ def parse(data: Any, *, environ: Mapping[str, str], source: str = "<config>") ->
         accounting=accounting,
         observability=observability,
         request_log=read_request_log(p, general, lc),
+        limits=read_limits(p, lc),
         warnings=tuple(p.warnings),
         source=source,
     )

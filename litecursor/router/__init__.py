@@ -351,7 +351,7 @@ class Router:
                     run.yielded = True
                     yield last
                 else:
-                    decoder = provider.open_decoder(req, target)
+                    decoder = provider.open_decoder(req, target, self.config.limits.max_event_bytes)
                     del req  # the decoder has what it needs (see `_Run.request`)
                     async for data in resp.chunks():
                         events = decoder.feed(data)

@@ -16,7 +16,7 @@ from ...errors import (
     UpstreamProtocolError,
     from_upstream,
 )
-from ..sse import SSEDecoder, SSEEvent
+from ..sse import MAX_EVENT_BYTES, EventTooLarge, SSEDecoder, SSEEvent
 from ..tools import CustomCallUnwrapper
 from ..types import ChatRequest, Event, StreamError
 
@@ -133,10 +133,15 @@ class Provider(ABC):
 
     # -- what the shell calls -----------------------------------------------------------
 
-    def open_decoder(self, req: ChatRequest, target: Target) -> StreamDecoder:
+    def open_decoder(
+        self, req: ChatRequest, target: Target, max_event_bytes: int = MAX_EVENT_BYTES
+    ) -> StreamDecoder:
         """The stream decoder, with custom-tool calls unwrapped for upstreams that only know
-        function tools (they answer `{"input": "<raw>"}`; the client must get the raw text)."""
+        function tools (they answer `{"input": "<raw>"}`; the client must get the raw text).
+        An event larger than `max_event_bytes` ends the stream with `UpstreamProtocolError`."""
         dec = self.stream_decoder(req, target)
+        if isinstance(dec, SSEStreamDecoder):
+            dec.limit_events(max_event_bytes)
         if not self.native_custom_tools and req.custom_tool_names:
             return CustomCallUnwrapper(dec, req.custom_tool_names)
         return dec
@@ -194,9 +199,20 @@ class SSEStreamDecoder:
     def __init__(self) -> None:
         self._sse = SSEDecoder()
 
+    def limit_events(self, max_bytes: int) -> None:
+        """Set the largest event accepted (before the first `feed`)."""
+        self._sse = SSEDecoder(max_bytes)
+
     def feed(self, data: bytes) -> list[Event]:
         out: list[Event] = []
-        for ev in self._sse.feed(data):
+        try:
+            events = self._sse.feed(data)
+        except EventTooLarge as e:
+            # raised, not reported as an event: the shell stops reading and drops the upstream
+            raise UpstreamProtocolError(
+                f"the upstream stream is broken: {e} (litecursor_settings.max_event_kb)"
+            ) from None
+        for ev in events:
             self._event(ev, out)
         return out
 
