@@ -45,6 +45,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     s.add_argument("--port", type=int, default=4000, help="port (default 4000)")
     s.add_argument(
+        "--backlog",
+        type=_positive_int,
+        default=None,
+        help="connections the system queues before they are accepted (default 2048; "
+        "the kernel caps it at net.core.somaxconn)",
+    )
+    s.add_argument(
         "--insecure-http",
         action="store_true",
         help="serve plain HTTP (only behind a TLS-terminating proxy)",
@@ -269,6 +276,16 @@ def _certs(args: argparse.Namespace) -> int:
         return _error(f"{args.dir}: {e.strerror or e}")
     print(dev_certs_instructions(certs))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -167,6 +167,15 @@ class NoDeploymentAvailableError(RateLimitError):
     retryable = False
 
 
+class ClientStalledError(LitecursorError):
+    """The client stopped reading the answer; it was dropped at the request's deadline (the
+    client never sees it: recorded for logs and the request's outcome)."""
+
+    status = 408
+    error_type = "timeout_error"
+    default_code = "client_stalled"
+
+
 # --- the gateway's or the upstream's fault (5xx) ------------------------------------------
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 from openai import AsyncOpenAI
 
 from litecursor.config import Config, parse
-from litecursor.server import create_app
+from litecursor.server import create_app, listen
 from litecursor.tls import DevCerts, client_context, server_context
 
 MASTER_KEY = "sk-test-master"
@@ -113,9 +113,8 @@ async def run_gateway(
     app = create_app(config, access_stream, **options)
     runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(certs.cert, certs.key))
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
+    site = await listen(runner, host="127.0.0.1", ssl_context=server_context(certs.cert, certs.key))
+    port = site.port
     session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=client_context(certs.ca)))
     try:
         yield Gateway(f"https://127.0.0.1:{port}", certs, config, app, session)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import socket
 import ssl
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,86 @@ def test_one_access_line_per_request_unless_turned_off(flag: list[str]) -> None:
             r"\w{12} GET /v1/models 200 model=- deployment=- .*",
             lines[0],
         ), lines[0]
+
+
+def _ask(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+        return data
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_malformed_requests_are_one_short_log_line_each_without_header_values(fmt: str) -> None:
+    """50 bytes of garbage, and an `Authorization :` line (space before the colon) carrying
+    the master key: no aiohttp traceback, and the key is nowhere in the log."""
+    key = b"sk-litecursor-dev-key"
+    with serving("--insecure-http", "--log-format", fmt) as (proc, port):
+        garbage = _ask(port, b"\x16\x03\x01 not http at all \x00\xff" * 2 + b"\r\n\r\n")
+        spaced = _ask(
+            port, b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization : Bearer " + key + b"\r\n\r\n"
+        )
+        proc.terminate()
+        proc.wait(10)
+    for answer in (garbage, spaced):
+        assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request"), answer
+    assert key not in spaced
+    assert proc.stderr is not None
+    log = proc.stderr.read()
+    assert "Traceback" not in log and "aiohttp" not in log and key.decode() not in log
+    lines = [line for line in log.splitlines() if "malformed" in line]
+    assert len(lines) == 2, log
+    for line in lines:
+        assert len(line) < 250, line
+        if fmt == "json":
+            record = json.loads(line)
+            assert record["status"] == 400 and record["client"] == "127.0.0.1", record
+        else:
+            assert " 400 from=127.0.0.1 " in line, line
+
+
+def _connected_within(port: int, count: int, seconds: float) -> int:
+    """How many of `count` connections started at once complete their TCP handshake within
+    `seconds` (the accept queue takes what the server has not accepted yet; past its size
+    the system drops the attempts, and clients retry a second later or more)."""
+    import select
+
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            socks.append(s)
+        pending = set(socks)
+        done = 0
+        deadline = time.monotonic() + seconds
+        while pending and (left := deadline - time.monotonic()) > 0:
+            _, writable, _ = select.select([], list(pending), [], left)
+            for s in writable:
+                pending.discard(s)
+                if s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                    done += 1
+        return done
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.parametrize(
+    ("flag", "expected"), [([], range(600, 601)), (["--backlog", "16"], range(16, 18))]
+)
+def test_a_burst_of_new_connections_waits_in_the_backlog(flag: list[str], expected: range) -> None:
+    """600 connections arrive while the server cannot accept any (stopped): the default
+    backlog holds them all, where aiohttp's 128 dropped most; --backlog sets it."""
+    import signal
+
+    with serving("--insecure-http", *flag) as (proc, port):
+        os.kill(proc.pid, signal.SIGSTOP)
+        try:
+            connected = _connected_within(port, 600, 0.8)
+        finally:
+            os.kill(proc.pid, signal.SIGCONT)
+    assert connected in expected, connected

@@ -237,6 +237,18 @@ def test_reasoning_display_is_validated() -> None:
         cfg([model()], litecursor_settings={"reasoning_display": "loud"})
 
 
+def test_the_limits_have_safe_defaults_and_are_validated() -> None:
+    limits = cfg([model()]).limits
+    assert (limits.request_head_timeout, limits.keepalive_timeout) == (15.0, 75.0)
+    assert limits.max_header_bytes == 32 * 1024 and limits.max_event_bytes == 16 * 1024 * 1024
+    assert limits.max_response_bytes == 64 * 1024 * 1024
+    set_ = cfg([model()], litecursor_settings={"max_header_kb": 8, "request_head_timeout": 2.5})
+    assert set_.limits.max_header_bytes == 8192 and set_.limits.request_head_timeout == 2.5
+    for key in ("request_head_timeout", "keepalive_timeout", "max_header_kb", "max_event_kb"):
+        with pytest.raises(ConfigError, match=f"litecursor_settings.{key}: must be more than 0"):
+            cfg([model()], litecursor_settings={key: 0})
+
+
 def test_load_names_the_file_and_yaml_position(tmp_path: Path) -> None:
     bad = tmp_path / "c.yaml"
     bad.write_text("model_list:\n  - model_name: [unclosed\n")

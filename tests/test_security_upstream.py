@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
+import orjson
 import pytest
 from aiohttp import web
 
 from .fakes.common import FakeUpstream
-from .harness import Gateway, sse_payloads
+from .harness import MASTER_KEY, Gateway, sse_payloads
 
 USER = [{"role": "user", "content": "hi"}]
 PIECE = b"x" * 65536
@@ -79,3 +82,49 @@ async def test_events_within_max_event_kb_stream_normally(aiohttp_server, gatewa
     ) as resp:
         payloads = sse_payloads(await resp.read())
     assert resp.status == 200 and payloads[0]["choices"][0]["delta"]["content"] == big
+
+
+async def test_a_client_that_stops_reading_is_dropped_at_the_deployment_timeout(
+    aiohttp_server, gateway_factory, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    """The upstream streams 64 MB; the client reads none of it. At the deployment's total
+    timeout the gateway drops the client and the upstream request, freeing its slot."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="litecursor.access")
+    fake = FakeUpstream()
+    text = FIRST.replace(b'"Hello"', b'"' + b"x" * 65536 + b'"')
+    base = await chat_upstream(aiohttp_server, fake, [text] * 1024)
+    gw: Gateway = await gateway_factory(
+        [
+            {
+                "model_name": "m",
+                "litellm_params": {
+                    "model": "openai/m",
+                    "api_base": base,
+                    "api_key": "sk-k",
+                    "timeout": 1.5,
+                },
+            }
+        ],
+        router_settings={"num_retries": 0},
+    )
+    port = int(gw.base.rsplit(":", 1)[1])
+    _, writer = await asyncio.open_connection(  # and never reads
+        "127.0.0.1", port, ssl=gw.ssl, server_hostname="localhost"
+    )
+    body = orjson.dumps({"model": "m", "messages": USER, "stream": True})
+    writer.write(
+        b"POST /cursor/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+        b"Authorization: Bearer " + MASTER_KEY.encode() + b"\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body
+    )
+    t0 = time.monotonic()
+    await asyncio.wait_for(fake.finished.wait(), 6)  # never read: the writes stall, then...
+    assert fake.disconnected.is_set() and fake.chunks_sent < 1024
+    assert 1.2 < time.monotonic() - t0 < 4
+    headers = {"authorization": f"Bearer {MASTER_KEY}"}
+    async with gw.session.get(gw.base + "/health/deployments", headers=headers) as resp:
+        assert (await resp.json())["deployments"][0]["in_flight"] == 0
+    assert any("stopped reading" in r.getMessage() for r in caplog.records)
+    writer.close()

@@ -122,8 +122,11 @@ def http_app(board: ChallengeBoard, https_port: int | None) -> web.Application:
         port = "" if https_port == 443 else f":{https_port}"
         raise web.HTTPPermanentRedirect(f"https://{host}{port}{request.rel_url}")
 
+    from ..server.connection import server_header
+
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handle)
+    app.on_response_prepare.append(server_header)
     return app
 
 

@@ -13,6 +13,7 @@ from ..observe.logs import LogFormat
 from ..tls import CertificateError, check_certificate
 from .acme_settings import AcmeSettings
 from .forwarded import TrustedProxies
+from .listening import DEFAULT_BACKLOG
 from .runtime import Runtime, ServeSettings
 from .sd_notify import Notifier
 from .state import default_state_dir, prepare
@@ -88,7 +89,7 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
         worker=args.worker,
         graceful_timeout=args.graceful_timeout,
         reuse_port=workers > 1 or args.worker,
-        backlog=getattr(args, "backlog", None) or 128,
+        backlog=args.backlog or DEFAULT_BACKLOG,
         trusted_proxies=trusted,
     )
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import socket
 
-__all__ = ["listening_sockets"]
+__all__ = ["DEFAULT_BACKLOG", "listening_sockets"]
+
+#: connections the system queues before they are accepted (`--backlog`; the kernel caps it at
+#: net.core.somaxconn): a burst of new streams (Cursor opening many at once) must not find the
+#: queue full, as aiohttp's 128 left it, and wait seconds for their retries
+DEFAULT_BACKLOG = 2048
 
 
 def listening_sockets(
-    host: str, port: int, *, reuse_port: bool = False, backlog: int = 128
+    host: str, port: int, *, reuse_port: bool = False, backlog: int = DEFAULT_BACKLOG
 ) -> list[socket.socket]:
     """Bound, listening sockets for every address `host` resolves to (as asyncio binds them).
     The runtime keeps them for its whole life and gives each generation's server a duplicate,

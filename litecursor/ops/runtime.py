@@ -41,7 +41,7 @@ from .challenges import ChallengeBoard, http_app
 from .drain import Drain
 from .envfile import EnvFileError, environ_with
 from .forwarded import TrustedProxies
-from .listening import listening_sockets
+from .listening import DEFAULT_BACKLOG, listening_sockets
 from .sd_notify import Notifier
 from .serving_tls import ServingTLS
 from .store import AcmeStore
@@ -69,7 +69,7 @@ class ServeSettings:
     worker: bool = False
     graceful_timeout: float = 30.0
     reuse_port: bool = False
-    backlog: int = 128
+    backlog: int = DEFAULT_BACKLOG
     trusted_proxies: TrustedProxies = field(default_factory=TrustedProxies)
     #: how often certificate files are checked for a change made by another tool
     certificate_poll: float = 2.0
@@ -159,7 +159,7 @@ class Runtime:
         return serving
 
     async def _generation(self, config: Config) -> Generation:
-        from ..server import create_app
+        from ..server import create_app, listen
         from ..server.lifecycle import install
 
         drain = Drain()
@@ -178,8 +178,10 @@ class Runtime:
         generation = Generation(config, app, runner, drain)
         ssl_context = self.serving.listening if self.serving else None
         for sock in self._sockets:
-            site = web.SockSite(runner, sock.dup(), ssl_context=ssl_context)
-            await site.start()
+            # the connection limits of this generation's config (server.connection)
+            site = await listen(
+                runner, sock=sock.dup(), ssl_context=ssl_context, backlog=self.settings.backlog
+            )
             generation.sites.append(site)
         return generation
 
@@ -199,11 +201,10 @@ class Runtime:
             )
             await runner.setup()
             self._http = runner
-            site = web.TCPSite(runner, s.host, s.http_port, backlog=s.backlog)
-            await site.start()
-            server = site._server
-            sockets = getattr(server, "sockets", None) or []
-            self.http_port = sockets[0].getsockname()[1] if sockets else s.http_port
+            from ..server import listen
+
+            site = await listen(runner, host=s.host, port=s.http_port, backlog=s.backlog)
+            self.http_port = site.port
             board.http_listening = True
         if s.acme is not None and not s.worker:
             assert self.serving is not None and s.state_dir is not None

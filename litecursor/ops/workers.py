@@ -317,7 +317,9 @@ class Supervisor:
         if s.http_port is not None:
             runner = web.AppRunner(http_app(board, s.port if s.tls else None), access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, s.host, s.http_port).start()
+            from ..server import listen
+
+            await listen(runner, host=s.host, port=s.http_port, backlog=s.backlog)
             self._runners.append(runner)
             board.http_listening = True
         if s.acme is not None:

@@ -185,6 +185,8 @@ class Call:
     #: the status of a failure the client was told of in a 200 answer instead (a message
     #: Cursor shows, `cursor_errors: message`): the outcome records the failure's own
     failed_status: int | None = None
+    #: the event loop's time by which the current attempt must be over (see `attempt_deadline`)
+    deadline: float | None = None
     _attempt_started: float = 0.0
 
     # -- what the chat handler records ---------------------------------------------------
@@ -268,6 +270,14 @@ class Call:
         self.attempts.append(
             AttemptRecord(d.id, self._attempt_started, time.monotonic(), status, message, kind)
         )
+
+    def attempt_deadline(self, at: float) -> None:
+        self.deadline = at
+
+    def stalled(self, error: LitecursorError) -> None:
+        """The client stopped reading and was dropped at the deadline."""
+        self.error = error
+        self.client_gone = True
 
     # -- the end ---------------------------------------------------------------------------
 

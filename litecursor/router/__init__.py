@@ -12,6 +12,7 @@ it is built for a deployment (the pipeline's "before upstream" point).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections import Counter
@@ -66,6 +67,10 @@ class RouteObserver(Protocol):
     def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
         """The attempt that last started is over: answered, failed, or cancelled."""
 
+    def attempt_deadline(self, at: float) -> None:
+        """The attempt must be over by `at` (the event loop's clock): the deployment's total
+        timeout, which also bounds writing its answer to a client that stopped reading."""
+
 
 class Unobserved:
     """A `RouteObserver` that records nothing (the router used on its own)."""
@@ -77,6 +82,9 @@ class Unobserved:
         return req
 
     def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
+        pass
+
+    def attempt_deadline(self, at: float) -> None:
         pass
 
 
@@ -342,8 +350,10 @@ class Router:
         ended = False
         last: list[Event] = []
         try:
+            timeouts = self.timeouts(d, req.stream)
+            observer.attempt_deadline(asyncio.get_running_loop().time() + timeouts.total)
             async with AsyncExitStack() as exchange:
-                resp, target = await self._send(exchange, d, provider, req, run)
+                resp, target = await self._send(exchange, d, provider, req, run, timeouts)
                 if not req.stream:
                     last = provider.decode_response(await resp.read(), req, target)
                     raise_early_error(last)
@@ -397,13 +407,13 @@ class Router:
         provider: Provider,
         req: ChatRequest,
         run: _Run,
+        timeouts: Timeouts,
     ) -> tuple[UpstreamResponse, Target]:
         """Sends `req` to `d` (the response entered on `exchange`) and returns the answer with
         the target it was asked with. An error status is raised as the provider's error,
         unless the provider knows another way to ask the model (`Provider.retarget`): then
         `req` goes again that way, once, and the model is asked that way from then on."""
         target = self.learned.get(d.id, d.target)
-        timeouts = self.timeouts(d, req.stream)
         auth = self.auth.get(d.id)
         retried = False
         while True:

@@ -1,5 +1,5 @@
 """The aiohttp shell around the protocol core."""
 
-from .app import create_app, serve
+from .app import DEFAULT_BACKLOG, create_app, listen, serve
 
-__all__ = ["create_app", "serve"]
+__all__ = ["DEFAULT_BACKLOG", "create_app", "listen", "serve"]

@@ -89,6 +89,17 @@ class AccessLog:
             f"client={call.client or '-'}{error}"
         )
 
+    def refused(self, status: int, peer: str, why: str) -> None:
+        """The line of a connection refused before any request was read whole (a malformed
+        request, a head too large or too slow): no request id, method or route to give."""
+        if not self.enabled():
+            return
+        if self._json:
+            fields = {"request_id": None, "method": "-", "route": "-", "status": status}
+            self.write_json({**fields, "client": peer, "error": why})
+        else:
+            self.write(f"- - - {status} from={peer} error={why!r}")
+
     def write(self, line: str) -> None:
         stream = self._stream
         if stream is None:

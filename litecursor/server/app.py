@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -13,9 +14,10 @@ from aiohttp import web
 
 from ..accounting.service import AccountingService
 from ..accounting.setup import redis_for, store_for
-from ..config import Config
+from ..config import Config, Limits
 from ..observe import Observability
 from ..observe.logs import LogFormat, to_journald
+from ..ops.listening import DEFAULT_BACKLOG
 from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
 from ..redaction import Redactor
@@ -28,6 +30,7 @@ from ..router.shared import SharedState
 from ..upstream import UpstreamClient
 from . import admin, handlers, keys_api, logs_api, ui
 from .access import QUIET_PATHS, AccessLog
+from .connection import GatewaySite
 from .keys import (
     ACCESS_LOG,
     ACCOUNTING,
@@ -43,7 +46,7 @@ from .keys import (
     STORE,
     UPSTREAM,
 )
-from .middleware import call_middleware, cors_headers
+from .middleware import call_middleware, response_headers
 
 log = logging.getLogger("litecursor")
 
@@ -67,11 +70,7 @@ def create_app(
     else through the `litecursor.access` logger, as text or JSON lines. `shared_budgets`:
     several processes serve from this database (worker processes on one SQLite file): budgets
     are then reserved in the database, as they always are on PostgreSQL."""
-    app = web.Application(
-        middlewares=[call_middleware],
-        client_max_size=config.max_request_bytes,
-        handler_args={"max_field_size": 65536},
-    )
+    app = web.Application(middlewares=[call_middleware], client_max_size=config.max_request_bytes)
     app[CONFIG] = config
     app[STARTED] = time.time()
     journald = access_stream is not None and to_journald(access_stream)
@@ -90,7 +89,7 @@ def create_app(
     app.cleanup_ctx.append(_accounting)
     app.cleanup_ctx.append(_upstream_pool)
     app.cleanup_ctx.append(_retention)
-    app.on_response_prepare.append(cors_headers)
+    app.on_response_prepare.append(response_headers)
     for path in CHAT_PATHS:
         app.router.add_post(path, handlers.chat_completions)
     for path in MODEL_PATHS:
@@ -194,6 +193,33 @@ def listeners(app: web.Application) -> list[object]:
     ]
 
 
+async def listen(
+    runner: web.AppRunner,
+    *,
+    host: str | None = None,
+    port: int = 0,
+    sock: socket.socket | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    backlog: int = DEFAULT_BACKLOG,
+) -> GatewaySite:
+    """Serve the app of `runner` (set up) on `host`:`port` or on `sock`, with the connection
+    limits of its config (the defaults for an app without one, such as the plain-HTTP port's)."""
+    app = runner.app
+    config = app.get(CONFIG)
+    site = GatewaySite(
+        runner,
+        host=host,
+        port=port,
+        sock=sock,
+        ssl_context=ssl_context,
+        limits=config.limits if config is not None else Limits(),
+        access=app.get(ACCESS_LOG) or AccessLog(),
+        backlog=backlog,
+    )
+    await site.start()
+    return site
+
+
 async def serve(
     config: Config,
     *,
@@ -203,15 +229,15 @@ async def serve(
     ready: asyncio.Event | None = None,
     access_stream: TextIO | None = None,
     log_format: LogFormat = "text",
+    backlog: int = DEFAULT_BACKLOG,
 ) -> None:
     """Run until cancelled (SIGINT/SIGTERM in the CLI)."""
     app = create_app(config, access_stream, log_format)
     # handler_cancellation: a client that goes away cancels its handler at once, which closes
     # the upstream connection so the provider stops generating (and billing).
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=10)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, ssl_context=ssl_context, shutdown_timeout=10)
-    await site.start()
+    await listen(runner, host=host, port=port, ssl_context=ssl_context, backlog=backlog)
     scheme = "https" if ssl_context else "http"
     log.info(
         "litecursor serving %d model(s) on %s://%s:%d", len(config.model_names), scheme, host, port

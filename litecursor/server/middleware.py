@@ -1,4 +1,4 @@
-"""Cross-cutting request handling: one `Call` per request from start to finish, auth, error mapping, CORS."""
+"""Cross-cutting request handling: one `Call` per request from start to finish, auth, error mapping, response headers."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..observe.logs import REQUEST_ID
 from ..pipeline import Call, request_id_from
+from .connection import SERVER, GatewayConnection
 from .keys import BODIES, CALL, CONFIG, PIPELINE, REDACTOR
 from .ui.state import has_session_cookie, is_page, session_identity
 
@@ -60,6 +61,9 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
     request[CALL] = call
     # every line logged while this request is served carries its id (observe.logs)
     context = REQUEST_ID.set(call.request_id)
+    proto = request.protocol
+    if type(proto) is GatewayConnection:  # its writes end at the request's deadline
+        proto.call = call
     status = 500
     error: LitecursorError | None = None
     gone = False
@@ -140,7 +144,10 @@ def preflight(request: web.Request) -> web.Response:
     )
 
 
-async def cors_headers(request: web.Request, response: web.StreamResponse) -> None:
+async def response_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Headers on every response: the server's name (not aiohttp's and Python's versions),
+    CORS."""
+    response.headers["Server"] = SERVER
     origins = request.app[CONFIG].cors_allow_origins
     origin = request.headers.get("Origin")
     if "*" in origins:
