@@ -224,3 +224,32 @@ async def test_responses_name_litecursor_not_the_python_and_aiohttp_versions(
     async with mock_gateway.session.get(mock_gateway.base + path, headers=headers) as resp:
         assert resp.status == status
         assert resp.headers["Server"] == "litecursor"
+
+
+# --- log injection (point 4) ---------------------------------------------------------------
+
+
+async def test_a_client_cannot_forge_a_log_line(gateway_factory, caplog) -> None:  # type: ignore[no-untyped-def]
+    """A path with an encoded CRLF (no key needed), and a model name and a conversation id
+    with control characters: each request is one access line, its fields escaped."""
+    caplog.set_level(logging.INFO, logger="litecursor.access")
+    gw = await start(gateway_factory)
+    forged = "2026-01-01 00:00:00,000 INFO litecursor.access: 0 GET /admin 200"
+    reader, writer = await connect(gw)
+    writer.write(b"GET /lc%0d%0a" + forged.replace(" ", "%20").encode() + b" HTTP/1.1\r\n"
+                 b"Host: x\r\nConnection: close\r\n\r\n")  # fmt: skip
+    assert status_of(await read_until_closed(reader, within=5)) == 401
+    writer.close()
+    body = {
+        "model": f"m\r\n{forged}\x1b[2J",
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"cursorConversationId": f"c\n{forged}"},
+    }
+    assert (await gw.chat(body))[0] == 404
+    lines = [r.getMessage() for r in caplog.records if r.name == "litecursor.access"]
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert not any(c in line for c in "\r\n\x1b"), line
+    assert "/lc\\x0d\\x0a2026-01-01" in lines[0]
+    assert "model=m\\x0d\\x0a2026" in lines[1] and "\\x1b[2J" in lines[1]
+    assert "conversation=c\\x0a2026" in lines[1]

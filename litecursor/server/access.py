@@ -38,6 +38,19 @@ def _same(text: str) -> str:
     return text
 
 
+#: characters that end or rewrite a line in a log file or a terminal, as escapes
+_CONTROL = str.maketrans(
+    {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+    | {0x2028: "\\u2028", 0x2029: "\\u2029"}
+)
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped: what a client sent (a decoded path, a model
+    name) must not start a forged line in the log."""
+    return text if text.isprintable() else text.translate(_CONTROL)
+
+
 class AccessLog:
     __slots__ = ("_clock", "_json", "_prefix", "_redact", "_stream")
 
@@ -82,11 +95,12 @@ class AccessLog:
         error = f" error={self._redact(err.message)!r}" if err is not None else ""
         if outcome.client_gone:
             error += " client_gone"
+        model, conversation = call.requested_model or "-", call.conversation_id or "-"
         self.write(
-            f"{call.request_id[:12]} {call.method} {call.route} {outcome.status} "
-            f"model={call.requested_model or '-'} deployment={dep} tokens={tokens} "
-            f"ttfb_ms={ttfb} ms={ms:.0f} conversation={call.conversation_id or '-'} "
-            f"client={call.client or '-'}{error}"
+            f"{call.request_id[:12]} {call.method} {printable(call.route)} {outcome.status} "
+            f"model={printable(model)} deployment={printable(dep)} tokens={tokens} "
+            f"ttfb_ms={ttfb} ms={ms:.0f} conversation={printable(conversation)} "
+            f"client={printable(call.client or '-')}{error}"
         )
 
     def refused(self, status: int, peer: str, why: str) -> None:

@@ -18,6 +18,7 @@ from ..errors import (
 )
 from ..observe.logs import REQUEST_ID
 from ..pipeline import Call, request_id_from
+from .access import printable
 from .connection import SERVER, GatewayConnection
 from .keys import BODIES, CALL, CONFIG, PIPELINE, REDACTOR
 from .ui.state import has_session_cookie, is_page, session_identity
@@ -105,7 +106,9 @@ async def call_middleware(request: web.Request, handler: Handler) -> web.StreamR
         status, gone = CLIENT_CLOSED, True
         raise
     except Exception:
-        log.exception("internal error on %s %s (request %s)", method, path, call.request_id)
+        log.exception(
+            "internal error on %s %s (request %s)", method, printable(path), call.request_id
+        )
         error = InternalError(f"internal error (request id {call.request_id})")
         status = error.status
         return error_response(error, call)
