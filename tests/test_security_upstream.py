@@ -11,8 +11,11 @@ import orjson
 import pytest
 from aiohttp import web
 
-from .fakes.common import FakeUpstream
+from . import upstreams
+from .fakes.common import FakeUpstream, Reply
 from .harness import MASTER_KEY, Gateway, sse_payloads
+
+serve = upstreams.serve  # the fixture, where pytest looks for it
 
 USER = [{"role": "user", "content": "hi"}]
 PIECE = b"x" * 65536
@@ -128,3 +131,81 @@ async def test_a_client_that_stops_reading_is_dropped_at_the_deployment_timeout(
         assert (await resp.json())["deployments"][0]["in_flight"] == 0
     assert any("stopped reading" in r.getMessage() for r in caplog.records)
     writer.close()
+
+
+# --- bodies read within limits (point 7) and answers that are not JSON (point 11) ----------
+
+
+async def test_a_huge_upstream_error_body_is_not_read_whole(
+    aiohttp_server, gateway_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """A 50 MB error page: the gateway keeps its start and drops the connection."""
+    sent = 0
+    dropped = asyncio.Event()
+
+    async def chat(request: web.Request) -> web.StreamResponse:
+        nonlocal sent
+        await request.read()
+        resp = web.StreamResponse(status=500, headers={"content-type": "text/html"})
+        await resp.prepare(request)
+        try:
+            await resp.write(b"<html><body><h1>Internal error</h1>")
+            for _ in range(800):
+                await resp.write(PIECE)
+                sent += len(PIECE)
+        except (ConnectionResetError, asyncio.CancelledError):
+            dropped.set()
+            raise
+        return resp
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    base = str((await aiohttp_server(app)).make_url("/v1"))
+    gw = await gateway(gateway_factory, base)
+    status, body = await gw.chat({"model": "m", "messages": USER})
+    assert status == 502 and body["error"]["message"].startswith(
+        "openai error (500): <html><body><h1>Internal error</h1>xxx"
+    )
+    await asyncio.wait_for(dropped.wait(), 10)
+    assert sent < 25 * 1024 * 1024  # of 50 MB: what the sockets' buffers took, no more
+
+
+async def test_a_non_streamed_answer_over_max_response_mb_is_a_502(
+    aiohttp_server, gateway_factory
+) -> None:  # type: ignore[no-untyped-def]
+    async def chat(request: web.Request) -> web.Response:
+        await request.read()
+        text = "y" * (2 * 1024 * 1024)
+        return web.json_response(
+            {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+             "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                          "finish_reason": "stop"}]}
+        )  # fmt: skip
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", chat)
+    base = str((await aiohttp_server(app)).make_url("/v1"))
+    small = await gateway(gateway_factory, base, max_response_mb=1)
+    status, body = await small.chat({"model": "m", "messages": USER})
+    assert status == 502 and body["error"]["code"] == "upstream_response_too_large"
+    assert "max_response_mb" in body["error"]["message"]
+    status, body = await (await gateway(gateway_factory, base)).chat(
+        {"model": "m", "messages": USER}
+    )
+    assert status == 200 and len(body["choices"][0]["message"]["content"]) == 2 * 1024 * 1024
+
+
+@pytest.mark.parametrize("kind", upstreams.KIND_NAMES)
+@pytest.mark.parametrize(
+    "raw",
+    [b"<html><body>502 Bad Gateway</body></html>", b'["a list"]', b""],
+    ids=["html", "list", "empty"],
+)
+async def test_a_200_that_is_not_a_json_answer_is_a_502_upstream_protocol_error(
+    serve, kind: str, raw: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    fake, gw = await serve(kind, router_settings={"num_retries": 0})
+    fake.replies.append(Reply(raw=raw, raw_content_type="text/html"))
+    status, body = await gw.chat({"model": upstreams.MODEL, "messages": USER, "stream": False})
+    assert status == 502, body
+    assert body["error"]["code"] == "upstream_protocol_error"

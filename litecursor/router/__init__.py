@@ -36,7 +36,7 @@ from ..protocol.providers import Provider, Target, get_provider
 from ..protocol.providers.base import retry_after_seconds
 from ..protocol.types import ChatRequest, Event, StreamError
 from ..redaction import Redactor
-from ..upstream import Timeouts, UpstreamClient, UpstreamResponse
+from ..upstream import ERROR_BODY, Timeouts, UpstreamClient, UpstreamResponse
 from . import strategies
 from .failures import counts_against, none_available, raise_early_error
 from .names import Group, Names
@@ -355,7 +355,8 @@ class Router:
             async with AsyncExitStack() as exchange:
                 resp, target = await self._send(exchange, d, provider, req, run, timeouts)
                 if not req.stream:
-                    last = provider.decode_response(await resp.read(), req, target)
+                    body = await resp.read(self.config.limits.max_response_bytes)
+                    last = provider.decode_response(body, req, target)
                     raise_early_error(last)
                     state.latency(d.id, clock.now() - start)
                     run.yielded = True
@@ -421,7 +422,7 @@ class Router:
             resp = await exchange.enter_async_context(opened)
             if resp.status < 400:
                 return resp, target
-            body = await resp.read()
+            body = await resp.read_start(ERROR_BODY)
             run.hint = retry_after_seconds(resp.headers)
             error = self.redact.error(provider.decode_error(resp.status, resp.headers, body))
             better = None if retried else provider.retarget(error, req, target)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 import aiohttp
 from yarl import URL
 
-from ..errors import UpstreamConnectionError, UpstreamTimeoutError
+from ..errors import UpstreamConnectionError, UpstreamProtocolError, UpstreamTimeoutError
 from ..protocol.providers import HttpRequest
 from .mock import MockExchange
 
@@ -35,13 +35,25 @@ class Timeouts:
     total: float = 600.0
 
 
+#: an error body is read to this length at most: any JSON error fits, and of an HTML page only
+#: the start is kept anyway
+ERROR_BODY = 64 * 1024
+
+
 class UpstreamResponse(Protocol):
     status: int
     headers: Mapping[str, str]
 
     def chunks(self) -> AsyncIterator[bytes]: ...
 
-    async def read(self) -> bytes: ...
+    async def read(self, limit: int) -> bytes:
+        """The whole body; `UpstreamProtocolError` once it is longer than `limit` bytes (the
+        rest is not read)."""
+        ...
+
+    async def read_start(self, limit: int) -> bytes:
+        """At most the first `limit` bytes of the body; the rest is not read."""
+        ...
 
 
 class _HttpResponse:
@@ -97,16 +109,41 @@ class _HttpResponse:
         finally:
             limit.stop()
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int) -> bytes:
+        body = await self.read_start(limit + 1)
+        if len(body) > limit:
+            raise too_large(limit)
+        return body
+
+    async def read_start(self, limit: int) -> bytes:
+        # not `ClientResponse.read()`, which reads all there is whatever its size; what is left
+        # unread closes the connection instead of returning it to the pool (see `_Exchange`)
+        content = self._resp.content
+        chunks: list[bytes] = []
+        size = 0
         try:
             async with asyncio.timeout_at(self._deadline):
-                return await self._resp.read()
+                while size < limit:
+                    data = await content.read(limit - size)
+                    if not data:
+                        break
+                    chunks.append(data)
+                    size += len(data)
         except TimeoutError:
             raise _timeout("total", self._timeouts) from None
         except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, OSError) as e:
             raise UpstreamConnectionError(
                 f"upstream connection lost mid-response: {_describe(e)}"
             ) from None
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def too_large(limit: int) -> UpstreamProtocolError:
+    return UpstreamProtocolError(
+        f"the upstream's answer is larger than the {limit / 1024 / 1024:g} MiB limit "
+        "(litecursor_settings.max_response_mb)",
+        code="upstream_response_too_large",
+    )
 
 
 class _ReadLimit:

@@ -25,8 +25,11 @@ class _MockResponse:
                 await asyncio.sleep(delay)
             yield piece
 
-    async def read(self) -> bytes:
+    async def read(self, limit: int) -> bytes:
         return b"".join(self._answer.pieces)
+
+    async def read_start(self, limit: int) -> bytes:
+        return b"".join(self._answer.pieces)[:limit]
 
 
 class MockExchange:

@@ -18,7 +18,7 @@ from ..types import (
     TextPart,
 )
 from .anthropic_stream import AnthropicStreamDecoder, decode_message
-from .base import HttpRequest, Provider, Target, join_url
+from .base import HttpRequest, Provider, Target, join_url, json_body
 
 API_VERSION = "2023-06-01"
 DEFAULT_MAX_TOKENS = 8192
@@ -501,4 +501,4 @@ class AnthropicProvider(Provider):
         return AnthropicStreamDecoder()
 
     def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
-        return decode_message(orjson.loads(body))
+        return decode_message(json_body(body, self.name))

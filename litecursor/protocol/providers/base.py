@@ -140,8 +140,9 @@ class Provider(ABC):
         function tools (they answer `{"input": "<raw>"}`; the client must get the raw text).
         An event larger than `max_event_bytes` ends the stream with `UpstreamProtocolError`."""
         dec = self.stream_decoder(req, target)
-        if isinstance(dec, SSEStreamDecoder):
-            dec.limit_events(max_event_bytes)
+        limit = getattr(dec, "limit_events", None)  # decoders that hold an event until its end
+        if limit is not None:
+            limit(max_event_bytes)
         if not self.native_custom_tools and req.custom_tool_names:
             return CustomCallUnwrapper(dec, req.custom_tool_names)
         return dec
@@ -151,6 +152,20 @@ class Provider(ABC):
         if not self.native_custom_tools and req.custom_tool_names:
             return CustomCallUnwrapper.unwrap_all(events, req.custom_tool_names)
         return events
+
+
+def json_body(body: bytes, provider: str, kinds: tuple[type, ...] = (dict,)) -> Any:
+    """A non-streamed answer's JSON object (or another of `kinds`). Anything else (a proxy's
+    HTML page with a 200, plain text) is the provider breaking its own API: a 502, not our 500."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if not isinstance(data, kinds):
+        raise UpstreamProtocolError(
+            f"{provider} answered with a body that is not a JSON object: {body[:200]!r}"
+        )
+    return data
 
 
 TRUNCATED = "the upstream closed the stream before it finished"

@@ -27,6 +27,7 @@ from ...errors import (
     from_upstream,
 )
 from ..eventstream import EventStreamDecoder, EventStreamMessage
+from ..sse import MAX_EVENT_BYTES
 from ..types import (
     Event,
     Finish,
@@ -39,7 +40,7 @@ from ..types import (
     ToolCallStart,
     Usage,
 )
-from .base import retry_after_seconds, truncated, unreadable
+from .base import json_body, retry_after_seconds, truncated, unreadable
 
 _FINISH: dict[str, FinishReason] = {
     "end_turn": "stop",
@@ -294,24 +295,30 @@ def converse_events(data: Any) -> list[Event]:
 
 
 def decode_converse(body: bytes) -> list[Event]:
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise UpstreamProtocolError(f"bedrock sent an unreadable response body: {exc}") from exc
-    return converse_events(data)
+    return converse_events(json_body(body, "bedrock"))
 
 
 class ConverseBodyDecoder:
     """A Converse (not streamed) answer read as a stream: the body is kept until its end,
     then becomes the events a stream would have carried."""
 
-    __slots__ = ("_body",)
+    __slots__ = ("_body", "_max")
 
     def __init__(self) -> None:
         self._body = bytearray()
+        self._max = MAX_EVENT_BYTES
+
+    def limit_events(self, max_bytes: int) -> None:
+        """The answer is one event here: it may not grow past `max_bytes`."""
+        self._max = max_bytes
 
     def feed(self, data: bytes) -> list[Event]:
         self._body += data
+        if len(self._body) > self._max:
+            raise UpstreamProtocolError(
+                f"the upstream's answer is larger than the {self._max // 1024} KiB limit "
+                "(litecursor_settings.max_event_kb)"
+            )
         return []
 
     def close(self) -> list[Event]:

@@ -49,7 +49,7 @@ import orjson
 from ...errors import LitecursorError, UpstreamProtocolError, from_upstream
 from ..tools import INPUT_PARAM, custom_tool_description, custom_tool_parameters
 from ..types import ChatRequest, Event, ImagePart, Message
-from .base import HttpRequest, Provider, Target, join_url, retry_after_seconds
+from .base import HttpRequest, Provider, Target, join_url, json_body, retry_after_seconds
 from .gemini_schema import function_parameters, gemini_schema
 from .gemini_stream import GeminiArrayStreamDecoder, GeminiStreamDecoder, decode_generate_content
 
@@ -295,10 +295,12 @@ class GeminiProvider(Provider):
         return GeminiStreamDecoder()
 
     def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise UpstreamProtocolError(f"gemini sent an unreadable response body: {exc}") from exc
+        # a JSON-array stream read whole is a list of the same objects
+        data = json_body(body, self.name, (dict, list))
+        if isinstance(data, list) and not all(isinstance(item, dict) for item in data):
+            raise UpstreamProtocolError(
+                f"gemini answered with a list of non-objects: {body[:200]!r}"
+            )
         return decode_generate_content(data)
 
     def decode_error(self, status: int, headers: Mapping[str, str], body: bytes) -> LitecursorError:

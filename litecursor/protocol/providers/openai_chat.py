@@ -30,6 +30,7 @@ from .base import (
     Target,
     bearer_headers,
     join_url,
+    json_body,
     prompt_cache_key,
     short_call_id,
     stream_failure,
@@ -223,7 +224,7 @@ class OpenAIChatProvider(Provider):
         return ChatStreamDecoder()
 
     def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
-        return decode_chat_completion(orjson.loads(body))
+        return decode_chat_completion(json_body(body, self.name))
 
 
 class ChatStreamDecoder(SSEStreamDecoder):

@@ -28,6 +28,7 @@ from .base import (
     Target,
     bearer_headers,
     join_url,
+    json_body,
     prompt_cache_key,
     short_call_id,
 )
@@ -251,4 +252,4 @@ class OpenAIResponsesProvider(Provider):
         return ResponsesStreamDecoder(restore_map(req))
 
     def decode_body(self, body: bytes, req: ChatRequest, target: Target) -> list[Event]:
-        return decode_response_object(orjson.loads(body), restore_map(req))
+        return decode_response_object(json_body(body, self.name), restore_map(req))
