@@ -75,6 +75,10 @@ def opt_bool(obj: Obj, key: str, path: str | None = None) -> bool | None:
     return value
 
 
+#: the integers every JSON API takes (signed 64-bit): a larger one could not be sent on at all
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
 def opt_int(
     obj: Obj, key: str, path: str | None = None, *, minimum: int | None = None
 ) -> int | None:
@@ -83,12 +87,17 @@ def opt_int(
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer():
-            value = int(value)
+            value = int(value)  # 1e20 arrives as a float: whole, but maybe past INT_MAX
         else:
             raise _bad(path or key, "an integer", value)
-    if minimum is not None and value < minimum:
+    low = INT_MIN if minimum is None else minimum
+    if value < low:
         raise InvalidRequestError(
-            f"'{path or key}' must be at least {minimum}", param=path or key, code="invalid_value"
+            f"'{path or key}' must be at least {low}", param=path or key, code="invalid_value"
+        )
+    if value > INT_MAX:
+        raise InvalidRequestError(
+            f"'{path or key}' must be at most {INT_MAX}", param=path or key, code="invalid_value"
         )
     return value
 

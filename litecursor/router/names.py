@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from ..config import Deployment
 from ..config.router import wildcard_regex
+from ..errors import InvalidRequestError
 from ..protocol.variants import Variant, split_variant
 
 
@@ -63,16 +64,42 @@ class Names:
             m = pattern.fullmatch(name)
             if m is not None:
                 captures = m.groups()
-                return Group(group.name, tuple(_fill(d, captures) for d in group.deployments))
+                filled = tuple(_fill(d, captures, name) for d in group.deployments)
+                return Group(group.name, filled)
         return None
 
 
-def _fill(d: Deployment, captures: tuple[str, ...]) -> Deployment:
+#: what no model name has, and what would change an upstream URL built with one
+_UNSAFE = frozenset("?#%\\")
+
+
+def forwardable(name: str, part: str) -> None:
+    """Refuse a requested name whose wildcard part could change the upstream URL it is sent
+    to: control characters, whitespace, `?#%\\`, or `.`/`..` path segments (`x/../../admin`).
+    Adapters quote what they put in a path as well; this says what is wrong, with a 400."""
+    bad = (
+        not part.isprintable()
+        or any(c.isspace() or c in _UNSAFE for c in part)
+        or part.startswith("/")
+        or any(seg in (".", "..") for seg in part.split("/"))
+    )
+    if bad:
+        raise InvalidRequestError(
+            f"model '{name}' cannot be forwarded to a provider: a name may not hold control "
+            "characters, spaces, '?', '#', '%', '\\', a leading '/' or '.' and '..' segments",
+            param="model",
+            code="invalid_model_name",
+        )
+
+
+def _fill(d: Deployment, captures: tuple[str, ...], name: str) -> Deployment:
     """The deployment with the requested name forwarded: each `*` of its upstream model is
     replaced by what the matching `*` of the pattern matched (`claude-*` -> `claude-opus-4`)."""
     model = d.target.model
     if "*" not in model:
         return d
+    for part in captures:
+        forwardable(name, part)
     for part in captures:
         model = model.replace("*", part, 1)
     model = model.replace("*", captures[-1] if captures else "")

@@ -42,7 +42,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
 
 import orjson
 
@@ -278,7 +278,9 @@ class GeminiProvider(Provider):
     name = "gemini"
 
     def build_request(self, req: ChatRequest, target: Target) -> HttpRequest:
-        model = target.model.removeprefix("models/")
+        # one path segment, whatever the name holds: a wildcard deployment forwards the name
+        # a client asked for, and `x/../../other` must not reach another path of the host
+        model = quote(target.model.removeprefix("models/"), safe="")
         action = ":streamGenerateContent?alt=sse" if req.stream else ":generateContent"
         headers = {"content-type": "application/json"}
         if target.api_key:
