@@ -315,7 +315,7 @@ def test_malformed_requests_are_one_short_log_line_each_without_header_values(fm
 def _connected_within(port: int, count: int, seconds: float) -> int:
     """How many of `count` connections started at once complete their TCP handshake within
     `seconds` (the accept queue takes what the server has not accepted yet; past its size
-    the system drops the attempts, and clients retry a second later or more)."""
+    the system drops the attempts, and clients retry 1 s later, then 3 s...)."""
     import select
 
     socks = []
@@ -351,7 +351,7 @@ def test_a_burst_of_new_connections_waits_in_the_backlog(flag: list[str], expect
     with serving("--insecure-http", *flag) as (proc, port):
         os.kill(proc.pid, signal.SIGSTOP)
         try:
-            connected = _connected_within(port, 600, 0.8)
+            connected = _connected_within(port, 600, 2.0)
         finally:
             os.kill(proc.pid, signal.SIGCONT)
     assert connected in expected, connected

@@ -123,10 +123,10 @@ async def test_a_request_head_dripped_slowly_is_answered_408_at_request_head_tim
     dripping = asyncio.create_task(drip())
     t0 = time.monotonic()
     try:
-        answer = await read_until_closed(reader, within=4)
+        answer = await read_until_closed(reader, within=6)
     finally:
         dripping.cancel()
-    assert 0.9 < time.monotonic() - t0 < 3
+    assert 0.9 < time.monotonic() - t0 < 5
     assert status_of(answer) == 408
     assert json_body(answer)["error"]["code"] == "request_timeout"
     writer.close()
@@ -141,9 +141,9 @@ async def test_a_connection_that_sends_nothing_is_closed_at_request_head_timeout
     gw = await start(gateway_factory, request_head_timeout=1)
     t0 = time.monotonic()
     reader, writer = await connect(gw, tls=tls)
-    answer = await read_until_closed(reader, within=4)
+    answer = await read_until_closed(reader, within=6)
     assert answer == b""
-    assert 0.9 < time.monotonic() - t0 < 3
+    assert 0.9 < time.monotonic() - t0 < 5
     writer.close()
 
 
@@ -159,8 +159,8 @@ async def test_an_idle_kept_alive_connection_is_closed_at_keepalive_timeout(
         await reader.readexactly(length)
         assert status_of(head) == 200
     t0 = time.monotonic()
-    assert await read_until_closed(reader, within=4) == b""
-    assert 0.8 < time.monotonic() - t0 < 3
+    assert await read_until_closed(reader, within=6) == b""
+    assert 0.8 < time.monotonic() - t0 < 5
     writer.close()
 
 
