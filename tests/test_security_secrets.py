@@ -107,6 +107,13 @@ async def stack():  # type: ignore[no-untyped-def]
         yield s
 
 
+async def answer(gw: Gateway, stream: bool) -> tuple[int, str]:
+    """A chat request's status and raw body, streamed or not."""
+    body = {"model": MODEL, "messages": USER, "stream": stream}
+    async with await gw.post("/cursor/chat/completions", body) as resp:
+        return resp.status, await resp.text()
+
+
 async def everything_written(gw: Gateway, caplog: pytest.LogCaptureFixture) -> str:
     """What the gateway let out besides the answers: its log lines and its health endpoint."""
     headers = {"authorization": f"Bearer {MASTER_KEY}"}
@@ -124,11 +131,8 @@ async def test_error_bodies_of_every_status_that_echo_the_key_reach_no_client_an
     for status in (400, 401, 429, 500):
         fake.faults = Faults(status=status, body=error_body(kind, status, ECHOES))
         for stream in (True, False):
-            async with await gw.post(
-                "/cursor/chat/completions", {"model": MODEL, "messages": USER, "stream": stream}
-            ) as resp:
-                text = await resp.text()
-            assert resp.status >= 400, text
+            code, text = await answer(gw, stream)
+            assert code >= 400, text
             assert not leaks(text), (status, stream, text)
             assert fake.echo("{api_key}") == KEY  # the fake did echo it
     # the message itself still says what went wrong
@@ -152,10 +156,7 @@ async def test_an_error_event_inside_a_stream_that_echoes_the_key_is_redacted(
         [Reply(text="Partial answer", stream_error=ECHOES), Reply(stream_error=ECHOES)]
     )
     for _ in range(2):
-        async with await gw.post(
-            "/cursor/chat/completions", {"model": MODEL, "messages": USER, "stream": True}
-        ) as resp:
-            text = await resp.text()
+        _, text = await answer(gw, stream=True)
         assert "error" in text
         assert not leaks(text), text
     written = await everything_written(gw, caplog)
@@ -171,11 +172,8 @@ async def test_errors_told_as_an_assistant_message_to_cursor_are_redacted_too(
     fake.faults = Faults(status=500, body=error_body("openai", 500, ECHOES), times=1)
     fake.replies.append(Reply(text="Partial answer", stream_error=ECHOES))
     for _ in range(2):  # before the stream started, and inside it
-        async with await gw.post(
-            "/cursor/chat/completions", {"model": MODEL, "messages": USER, "stream": True}
-        ) as resp:
-            text = await resp.text()
-        assert resp.status == 200 and "litecursor:" in text and REDACTED in text
+        status, text = await answer(gw, stream=True)
+        assert status == 200 and "litecursor:" in text and REDACTED in text
         assert not leaks(text), text
 
 
@@ -299,11 +297,8 @@ async def test_a_google_token_minted_at_run_time_is_redacted_when_echoed(
     assert token.startswith("ya29.")  # the fake's access token, which the gateway fetched
     fake.faults = Faults(status=400, body=error_body("gemini", 400, "bad token {api_key}"))
     for stream in (True, False):
-        async with await gw.post(
-            "/cursor/chat/completions", {"model": MODEL, "messages": USER, "stream": stream}
-        ) as resp:
-            text = await resp.text()
-        assert resp.status == 400 and REDACTED in text and token not in text
+        status, text = await answer(gw, stream)
+        assert status == 400 and REDACTED in text and token not in text
     assert token not in await everything_written(gw, caplog)
 
 
