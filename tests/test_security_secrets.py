@@ -7,8 +7,10 @@ stream; the gateway must strip every form of it from all it writes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 import orjson
@@ -82,7 +84,13 @@ def error_body(kind: str, status: int, message: str) -> bytes:
 
 
 async def start(
-    aiohttp_server: Any, dev_certs: DevCerts, kind: str, stack: Any, **settings: Any
+    aiohttp_server: Any,
+    dev_certs: DevCerts,
+    kind: str,
+    stack: Any,
+    general: dict[str, Any] | None = None,
+    litellm: dict[str, Any] | None = None,
+    **settings: Any,
 ) -> tuple[Any, Gateway]:
     fake, params = await start_upstream(aiohttp_server, kind)
     params = {
@@ -94,6 +102,8 @@ async def start(
         [{"model_name": MODEL, "litellm_params": params}],
         router_settings={"num_retries": 0},
         litecursor_settings=settings,
+        general_settings={"master_key": MASTER_KEY, **(general or {})},
+        litellm_settings=litellm or {},
     )
     gw = await stack.enter_async_context(run_gateway(config, dev_certs))
     return fake, gw
@@ -201,6 +211,52 @@ async def test_the_master_key_in_an_upstream_echo_is_redacted_too(
     fake.faults = Faults(status=400, body=error_body("openai", 400, f"you said {MASTER_KEY}"))
     status, body = await gw.chat({"model": MODEL, "messages": USER})
     assert status == 400 and MASTER_KEY not in json.dumps(body)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_stored_rows_and_exports_of_a_failed_request_hold_no_key(
+    aiohttp_server, dev_certs, stack, tmp_path, stream: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """The request log's row (its error, the answer it keeps) and the jsonl export."""
+    exported = tmp_path / "requests.jsonl"
+    fake, gw = await start(
+        aiohttp_server,
+        dev_certs,
+        "openai",
+        stack,
+        general={"database_url": str(tmp_path / "lc.db"), "store_prompts_in_spend_logs": True},
+        litellm={
+            "callbacks": ["jsonl"],
+            "callback_settings": {"jsonl": {"path": str(exported), "flush_interval": 0.05}},
+        },
+    )
+    fake.faults = Faults(status=400, body=error_body("openai", 400, ECHOES))
+    request_id = f"req-echo-{stream}"
+    body = {"model": MODEL, "messages": USER, "stream": stream}
+    async with await gw.post(
+        "/cursor/chat/completions", body, headers={"x-request-id": request_id}
+    ) as resp:
+        assert resp.status == 400, await resp.text()
+    row = await stored_row(gw, request_id)
+    assert "Incorrect API key provided" in json.dumps(row)  # the error was kept
+    assert not leaks(json.dumps(row)), row
+    deadline = time.monotonic() + 10
+    while not exported.exists() or request_id not in exported.read_text():
+        assert time.monotonic() < deadline, "nothing exported"
+        await asyncio.sleep(0.05)
+    assert not leaks(exported.read_text()), exported.read_text()
+
+
+async def stored_row(gw: Gateway, request_id: str) -> dict[str, Any]:
+    """The request's row in the request log, once the writer has stored it."""
+    deadline = time.monotonic() + 10
+    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+    while True:
+        async with gw.session.get(f"{gw.base}/logs/{request_id}", headers=headers) as r:
+            if r.status == 200:
+                return dict(await r.json())
+        assert time.monotonic() < deadline, f"no row for {request_id}"
+        await asyncio.sleep(0.05)
 
 
 # --- the redactor itself -------------------------------------------------------------------
