@@ -84,7 +84,16 @@ class ReasoningReplay:
             self._drop(cid)
             self._entries[cid] = turn
             turn.refs += 1
-        while self._bytes > self.max_bytes and self._entries:
+        self._trim()
+
+    def resize(self, max_bytes: int) -> None:
+        """A new limit (a reloaded config's `reasoning_replay_mb`): the oldest turns go until
+        what is kept fits; 0 forgets everything."""
+        self.max_bytes = max_bytes
+        self._trim()
+
+    def _trim(self) -> None:
+        while self._bytes > max(self.max_bytes, 0) and self._entries:
             self._drop(next(iter(self._entries)))
 
     def _drop(self, cid: str) -> None:

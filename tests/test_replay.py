@@ -94,6 +94,20 @@ def test_memory_is_bounded_oldest_first() -> None:
     assert replay.restore(history("call_0"), d).messages[1].reasoning == ()
 
 
+def test_a_smaller_limit_drops_the_oldest_turns_and_zero_forgets_all() -> None:
+    (d,) = deployments("sk-a")
+    size = len(json.dumps([ITEM], separators=(",", ":")))
+    replay = ReasoningReplay(max_bytes=size * 5)
+    for i in range(5):
+        replay.remember(d, [f"call_{i}"], [ITEM])
+    replay.resize(size * 2)  # a reloaded config's reasoning_replay_mb
+    assert len(replay) == 2
+    assert replay.restore(history("call_4"), d).messages[1].reasoning == (ITEM,)
+    assert replay.restore(history("call_2"), d).messages[1].reasoning == ()
+    replay.resize(0)
+    assert len(replay) == 0
+
+
 def test_calls_of_one_turn_share_one_copy() -> None:
     (d,) = deployments("sk-a")
     size = len(json.dumps([ITEM], separators=(",", ":")))

@@ -70,12 +70,15 @@ class Budgets:
         shared: bool,
         hold_seconds: float = 3600.0,
         watcher: BudgetWatcher | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
+        """`ledger`: the process's, when it keeps one across reloads (what the previous
+        config's requests reserved and spent, not written yet, still counts)."""
         self.store = store
         self.shared = shared
         self.hold_seconds = hold_seconds
         self.watcher = watcher
-        self.ledger = Ledger()
+        self.ledger = ledger if ledger is not None else Ledger()
         #: the budget object each ledger entry was loaded from: a reloaded record brings a
         #: new one (its limit may have changed), the same one needs no work
         self._loaded: dict[BudgetRef, Budget] = {}

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config import Config
@@ -24,6 +25,7 @@ from ..store import Store, StoreError
 from .budgets import PROXY, Budgets, BudgetWatcher, EndUsers
 from .enforce import Accounting
 from .keycache import KeyCache
+from .ledger import Ledger
 from .limits import Limiter, MemoryLimiter, RedisLimiter
 from .prices import Prices
 from .quiet import Throttled
@@ -40,6 +42,15 @@ SWEEP_EVERY = 60.0
 CHANGES_KEPT = 3600.0
 
 
+@dataclass(slots=True)
+class AccountingMemory:
+    """What keys and budgets hold in memory for the process's life, whatever config it
+    serves: a reload must not reset a key's rate window or forget charges not yet written."""
+
+    limiter: MemoryLimiter = field(default_factory=MemoryLimiter)
+    ledger: Ledger = field(default_factory=Ledger)
+
+
 class AccountingService:
     def __init__(
         self,
@@ -50,11 +61,14 @@ class AccountingService:
         shared_budgets: bool | None = None,
         watcher: BudgetWatcher | None = None,
         on_drop: Callable[[int, int], None] | None = None,
+        memory: AccountingMemory | None = None,
     ) -> None:
         """`shared_budgets`: reserve budgets in the database, for instances (or worker
         processes) sharing it; by default when the database is PostgreSQL. `watcher` is told
         each budget's spend as requests settle (the budget alerts); `on_drop(n, total)` of
-        spend rows dropped from a full queue (metrics, alerts)."""
+        spend rows dropped from a full queue (metrics, alerts). `memory`: the process's
+        rate-limit counts and budget ledger, kept across reloads."""
+        memory = memory if memory is not None else AccountingMemory()
         self.config = config
         self.settings = s = config.accounting
         self.store = store
@@ -65,7 +79,9 @@ class AccountingService:
         # given back once every attempt the request could make has timed out
         attempts = (r.num_retries + 1) * (2 if r.fallbacks or r.default_fallbacks else 1)
         hold = r.timeout * attempts + 60.0
-        self.budgets = Budgets(store, shared=shared, hold_seconds=hold, watcher=watcher)
+        self.budgets = Budgets(
+            store, shared=shared, hold_seconds=hold, watcher=watcher, ledger=memory.ledger
+        )
         self.keys = KeyCache(store, on_change=self._changed)
         self.writer = SpendWriter(
             store,
@@ -74,7 +90,7 @@ class AccountingService:
             max_rows=s.spend_queue_size,
             on_drop=on_drop,
         )
-        self.limiter: Limiter = RedisLimiter(redis) if redis is not None else MemoryLimiter()
+        self.limiter: Limiter = RedisLimiter(redis) if redis is not None else memory.limiter
         self.prices = Prices(PriceTable(shipped()))
         self.end_users = (
             EndUsers(store, self.budgets, s.max_end_user_budget)

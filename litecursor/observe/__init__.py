@@ -16,19 +16,30 @@ import aiohttp
 
 from ..config import Config
 from ..router import Router
-from .alerts import Alerts
+from .alerts import AlertMemory, Alerts
 from .exports import Exports
 from .metrics import Metrics
 
 
 class Observability:
     def __init__(
-        self, config: Config, redact: Callable[[str], str], *, backoff_first: float = 1.0
+        self,
+        config: Config,
+        redact: Callable[[str], str],
+        *,
+        backoff_first: float = 1.0,
+        metrics: Metrics | None = None,
+        alert_memory: AlertMemory | None = None,
     ) -> None:
+        """`metrics` and `alert_memory` are the process's, when it keeps them across reloads
+        (counters go on counting, nothing is alerted twice); fresh ones otherwise."""
         s = config.observability
-        self.metrics = Metrics()
+        self.metrics = metrics if metrics is not None else Metrics()
         self.alerts = Alerts(
-            s.alerts, on_drop=self.metrics.alert_dropped, backoff_first=backoff_first
+            s.alerts,
+            on_drop=self.metrics.alert_dropped,
+            backoff_first=backoff_first,
+            memory=alert_memory,
         )
         self.exports = Exports(s.exports, redact, self._export_dropped, backoff_first)
         self._session: aiohttp.ClientSession | None = None

@@ -90,6 +90,16 @@ def _money(x: float) -> str:
     return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.4f}"
 
 
+@dataclass(slots=True)
+class AlertMemory:
+    """What has been alerted: kept for the process's life, whatever config it serves."""
+
+    #: (kind, id) -> (period_start, highest fraction alerted in that period)
+    budgets: dict[tuple[str, str], tuple[float | None, float]] = field(default_factory=dict)
+    #: (event, subject) -> when it was last sent (monotonic)
+    recent: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
 class Alerts:
     """Decides what is worth an alert and queues it for every receiver.
 
@@ -108,15 +118,17 @@ class Alerts:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         backoff_first: float = 1.0,
+        memory: AlertMemory | None = None,
     ) -> None:
+        """`memory`: what was already alerted, kept by the process across reloads (a new
+        config must not alert a budget or a cooldown again)."""
         self.settings = settings
         self._session = session
         self._clock = clock
         self._wall = wall
-        #: (kind, id) -> (period_start, highest fraction alerted in that period)
-        self._budgets: dict[tuple[str, str], tuple[float | None, float]] = {}
-        #: (event, subject) -> when it was last sent (monotonic)
-        self._recent: dict[tuple[str, str], float] = {}
+        memory = memory if memory is not None else AlertMemory()
+        self._budgets = memory.budgets
+        self._recent = memory.recent
         self.receivers: dict[str, Delivery[Alert]] = {}
         for name, url in settings.receivers.items():
             self.receivers[name] = Delivery(

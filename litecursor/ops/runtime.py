@@ -33,6 +33,7 @@ from aiohttp import web
 
 from ..config import Config, ConfigError, load
 from ..observe.logs import LogFormat
+from ..server.lasting import Lasting
 from ..tls import CertificateError
 from .acme_settings import AcmeSettings
 from .certfiles import CertificateFiles
@@ -133,6 +134,9 @@ class Runtime:
         self._hurry = asyncio.Event()
         self.port = settings.port
         self.http_port = settings.http_port
+        #: what every generation shares: a reload keeps replay, cooldowns, rate windows,
+        #: metrics (server.lasting)
+        self.lasting = Lasting.create(config)
 
     # --- start -----------------------------------------------------------------------------------
 
@@ -164,7 +168,13 @@ class Runtime:
 
         drain = Drain()
         shared = self.settings.worker or None  # workers reserve budgets in their one database
-        app = create_app(config, self.access_stream, self.log_format, shared_budgets=shared)
+        app = create_app(
+            config,
+            self.access_stream,
+            self.log_format,
+            shared_budgets=shared,
+            lasting=self.lasting,
+        )
         install(
             app,
             drain=drain,

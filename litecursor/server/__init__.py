@@ -1,5 +1,5 @@
 """The aiohttp shell around the protocol core."""
 
-from .app import DEFAULT_BACKLOG, create_app, listen, serve
+from .app import DEFAULT_BACKLOG, create_app, listen
 
-__all__ = ["DEFAULT_BACKLOG", "create_app", "listen", "serve"]
+__all__ = ["DEFAULT_BACKLOG", "create_app", "listen"]

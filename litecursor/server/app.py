@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import socket
 import ssl
@@ -21,9 +20,7 @@ from ..ops.listening import DEFAULT_BACKLOG
 from ..pipeline import Pipeline
 from ..pipeline.listeners import MasterKey, MetricsToken, RouterUsage
 from ..redaction import Redactor
-from ..replay import ReasoningReplay
 from ..requestlog.bodies import Bodies
-from ..requestlog.live import OpenStreams
 from ..requestlog.retention import Retention
 from ..router import Router
 from ..router.shared import SharedState
@@ -36,6 +33,7 @@ from .keys import (
     ACCOUNTING,
     BODIES,
     CONFIG,
+    LASTING,
     OBSERVE,
     PIPELINE,
     REDACTOR,
@@ -46,6 +44,7 @@ from .keys import (
     STORE,
     UPSTREAM,
 )
+from .lasting import Lasting
 from .middleware import call_middleware, response_headers
 
 log = logging.getLogger("litecursor")
@@ -65,11 +64,13 @@ def create_app(
     log_format: LogFormat = "text",
     *,
     shared_budgets: bool | None = None,
+    lasting: Lasting | None = None,
 ) -> web.Application:
     """The gateway for `config`; access lines go to `access_stream` when given (see `access`),
     else through the `litecursor.access` logger, as text or JSON lines. `shared_budgets`:
     several processes serve from this database (worker processes on one SQLite file): budgets
-    are then reserved in the database, as they always are on PostgreSQL."""
+    are then reserved in the database, as they always are on PostgreSQL. `lasting`: what the
+    process keeps across reloads (`server.lasting`), when it builds one app per config."""
     app = web.Application(middlewares=[call_middleware], client_max_size=config.max_request_bytes)
     app[CONFIG] = config
     app[STARTED] = time.time()
@@ -81,9 +82,15 @@ def create_app(
     app[BODIES] = Bodies.of(config, app[REDACTOR])
     redact = app[BODIES].redact
     app[ACCESS_LOG] = AccessLog(access_stream, log_format, journald, redact)
-    app[OBSERVE] = Observability(config, redact)
+    if lasting is None:
+        lasting = Lasting.create(config)
+    lasting.adopt(config)
+    app[LASTING] = lasting
+    app[OBSERVE] = Observability(
+        config, redact, metrics=lasting.metrics, alert_memory=lasting.alerts
+    )
     app.cleanup_ctx.append(_observability)
-    app[REPLAY] = ReasoningReplay(int(config.reasoning_replay_mb * 1024 * 1024))
+    app[REPLAY] = lasting.replay
     app[PIPELINE] = Pipeline()
     app[SHARED_BUDGETS] = shared_budgets
     app.cleanup_ctx.append(_accounting)
@@ -119,6 +126,7 @@ async def _accounting(app: web.Application) -> AsyncIterator[None]:
         # 80% and 100% of a budget, once per period
         watcher=observe.alerts if observe.alerts.enabled else None,
         on_drop=observe.spend_rows_dropped,
+        memory=app[LASTING].accounting,
     )
     try:
         await service.start()
@@ -149,16 +157,17 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     config = app[CONFIG]
     # with Redis, cooldowns and deployment counts are every instance's (router/shared.py)
     redis = app[ACCOUNTING].redis
-    state = SharedState(redis, config.deployments) if redis is not None else None
-    if state is not None:
-        state.start()
+    shared = SharedState(redis, config.deployments) if redis is not None else None
+    if shared is not None:
+        shared.start()
+    state = shared or app[LASTING].router
     app[ROUTER] = Router(config, client, state=state, redactor=app[REDACTOR])
     app[OBSERVE].watch(app[ROUTER])
     for listener in listeners(app):
         app[PIPELINE].add(listener)
     yield
-    if state is not None:
-        await state.close()
+    if shared is not None:
+        await shared.close()
     await client.close()
 
 
@@ -186,7 +195,7 @@ def listeners(app: web.Application) -> list[object]:
         # keys, limits and budgets; the cost, which the listeners after it read
         app[ACCOUNTING].listener(app[ROUTER], QUIET_PATHS, app[BODIES]),
         RouterUsage(app[ROUTER]),
-        OpenStreams(),
+        app[LASTING].streams,
         app[REPLAY],
         *app[OBSERVE].listeners(),
         app[ACCESS_LOG],
@@ -218,33 +227,3 @@ async def listen(
     )
     await site.start()
     return site
-
-
-async def serve(
-    config: Config,
-    *,
-    host: str,
-    port: int,
-    ssl_context: ssl.SSLContext | None,
-    ready: asyncio.Event | None = None,
-    access_stream: TextIO | None = None,
-    log_format: LogFormat = "text",
-    backlog: int = DEFAULT_BACKLOG,
-) -> None:
-    """Run until cancelled (SIGINT/SIGTERM in the CLI)."""
-    app = create_app(config, access_stream, log_format)
-    # handler_cancellation: a client that goes away cancels its handler at once, which closes
-    # the upstream connection so the provider stops generating (and billing).
-    runner = web.AppRunner(app, handler_cancellation=True, access_log=None, shutdown_timeout=10)
-    await runner.setup()
-    await listen(runner, host=host, port=port, ssl_context=ssl_context, backlog=backlog)
-    scheme = "https" if ssl_context else "http"
-    log.info(
-        "litecursor serving %d model(s) on %s://%s:%d", len(config.model_names), scheme, host, port
-    )
-    if ready is not None:
-        ready.set()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await runner.cleanup()

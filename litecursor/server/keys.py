@@ -15,6 +15,7 @@ from ..router import Router
 from ..store import Store
 from ..upstream import UpstreamClient
 from .access import AccessLog
+from .lasting import Lasting
 
 CONFIG = web.AppKey("config", Config)
 ROUTER = web.AppKey("router", Router)
@@ -32,3 +33,5 @@ SHARED_BUDGETS: web.AppKey[bool | None] = web.AppKey("shared_budgets")
 BODIES = web.AppKey("bodies", Bodies)
 #: every credential the config holds, to keep out of what leaves the process
 REDACTOR = web.AppKey("redactor", Redactor)
+#: what the process keeps across reloads (server.lasting)
+LASTING = web.AppKey("lasting", Lasting)
