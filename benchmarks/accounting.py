@@ -64,7 +64,7 @@ async def setup() -> tuple[AccountingService, Accounting, list[str]]:
     await store.open()
     service = AccountingService(config, store)
     await service.start()
-    router = Router(config, None)  # type: ignore[arg-type]  # no request is sent
+    router = Router(config, None)  # no request is sent
     listener = service.listener(router)
     keys = []
     for i in range(KEYS):

@@ -278,7 +278,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, host, port, ssl_context=ssl_context, backlog=4096)
     await site.start()
-    bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    bound = site._server.sockets[0].getsockname()[1]
     print(f"READY {bound}", flush=True)
     try:
         await asyncio.Event().wait()

@@ -60,7 +60,7 @@ def main() -> None:
     logging.getLogger("litecursor.access").setLevel(logging.INFO)
     call, outcome = answered()
     metrics = Metrics(frozenset({call.route}))
-    text, json = AccessLog(Discard(), "text"), AccessLog(Discard(), "json")  # type: ignore[arg-type]
+    text, json = AccessLog(Discard(), "text"), AccessLog(Discard(), "json")
     clock = WallClock()
     rows = {
         "access line, text": lambda: text.finish(call, outcome),

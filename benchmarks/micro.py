@@ -33,9 +33,9 @@ BUILDS = (("openai_chat", "gpt-5.1"), ("openai_responses", "gpt-5.1"),
 REQUEST = ChatRequest(model="m", messages=(Message("user", (TextPart("hi"),)),), stream=True)
 
 
-def _decoder(adapter: str):  # type: ignore[no-untyped-def]
+def _decoder(adapter: str):
     provider = get_provider(adapter)
-    return lambda: provider.stream_decoder(REQUEST, None)  # type: ignore[arg-type]
+    return lambda: provider.stream_decoder(REQUEST, None)
 
 
 def _encoder() -> ChunkEncoder:
@@ -75,14 +75,14 @@ def main() -> None:
                 for piece in thirds:
                     d.feed(piece)
 
-        def decode(events: list[bytes] = events, make=make) -> None:  # type: ignore[no-untyped-def]
+        def decode(events: list[bytes] = events, make=make) -> None:
             for _ in range(ROUNDS):
                 d = make()
                 for e in events:
                     d.feed(e)
                 d.close()
 
-        def both(events: list[bytes] = events, make=make) -> None:  # type: ignore[no-untyped-def]
+        def both(events: list[bytes] = events, make=make) -> None:
             for _ in range(ROUNDS):
                 d, enc = make(), _encoder()
                 for e in events:
@@ -133,7 +133,7 @@ def requests() -> None:
             provider = get_provider(adapter)
             target = Target(adapter.split("_")[0], model, "https://upstream.invalid/v1", "sk-x")
 
-            def build(provider=provider, target=target, req=req) -> None:  # type: ignore[no-untyped-def]
+            def build(provider=provider, target=target, req=req) -> None:
                 for _ in range(REQUEST_ROUNDS):
                     provider.build_request(req, target)
 

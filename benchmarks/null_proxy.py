@@ -28,7 +28,7 @@ def make_app(upstream: str) -> web.Application:
     app = web.Application()
     sessions: list[aiohttp.ClientSession] = []
 
-    async def session_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    async def session_ctx(app: web.Application):
         connector = aiohttp.TCPConnector(limit=0, keepalive_timeout=60)
         session = aiohttp.ClientSession(
             connector=connector,
@@ -70,7 +70,7 @@ async def main(argv: list[str] | None = None) -> None:
     await serve(app, args.host, args.port, server_context(args.cert, args.key))
 
 
-def _loop_factory():  # type: ignore[no-untyped-def]
+def _loop_factory():
     """uvloop when installed, as the gateway does."""
     try:
         import uvloop

@@ -108,7 +108,7 @@ def test_db_upgrade_and_a_newer_schema_refused(
         s = open_store(None, config.parent)
         await s.open()
 
-        def op():  # type: ignore[no-untyped-def]
+        def op():
             yield Q("UPDATE litecursor_meta SET value = '999' WHERE name = 'schema_version'")
 
         await s._write(op())

@@ -84,7 +84,7 @@ async def key_info(gw: Gateway, key: str) -> Any:
 
 
 async def stream_all(oa: AsyncOpenAI, model: str = "gpt-4o", **kw: Any) -> str:
-    stream = await oa.chat.completions.create(model=model, messages=HI, stream=True, **kw)  # type: ignore[arg-type]
+    stream = await oa.chat.completions.create(model=model, messages=HI, stream=True, **kw)
     return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
 
 
@@ -95,9 +95,9 @@ async def test_a_new_keys_spend_rises_by_exactly_the_priced_amount_cached_tokens
     oa = client(gw, made["key"])
     assert await stream_all(oa) == "hello there"
     assert (await key_info(gw, made["key"]))["spend"] == pytest.approx(COST, rel=1e-9)
-    raw = await oa.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)  # type: ignore[arg-type]
+    raw = await oa.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)
     assert raw.headers["x-litecursor-response-cost"] == "0.00048"
-    assert raw.parse().usage.prompt_tokens_details.cached_tokens == 800  # type: ignore[union-attr]
+    assert raw.parse().usage.prompt_tokens_details.cached_tokens == 800
     assert (await key_info(gw, made["key"]))["spend"] == pytest.approx(2 * COST, rel=1e-9)
 
 
@@ -178,7 +178,7 @@ async def test_rpm_is_a_429_with_retry_after_and_headers_then_recovers(
     oa = client(gw, key)
     while time.time() % 2 > 1.0:  # all of it inside one window
         await asyncio.sleep(0.05)
-    raw = await oa.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)  # type: ignore[arg-type]
+    raw = await oa.chat.completions.with_raw_response.create(model="gpt-4o", messages=HI)
     assert raw.headers["x-ratelimit-limit-requests"] == "2"
     assert raw.headers["x-ratelimit-remaining-requests"] == "1"
     await stream_all(oa)
@@ -220,11 +220,11 @@ async def test_an_end_users_budget_is_max_end_user_budget(
     )
     oa = gw.openai("/v1")  # the master key: end users' budgets hold whatever the key
     for user in ("cursor-user-a", "cursor-user-b"):
-        await oa.chat.completions.create(model="gpt-4o", messages=HI, user=user)  # type: ignore[arg-type]
+        await oa.chat.completions.create(model="gpt-4o", messages=HI, user=user)
     with pytest.raises(openai.BadRequestError) as e:
-        await oa.chat.completions.create(model="gpt-4o", messages=HI, user="cursor-user-a")  # type: ignore[arg-type]
+        await oa.chat.completions.create(model="gpt-4o", messages=HI, user="cursor-user-a")
     assert "end user 'cursor-user-a' has spent $0.00048 of its $0.0004 budget" in str(e.value)
-    await oa.chat.completions.create(model="gpt-4o", messages=HI)  # type: ignore[arg-type]
+    await oa.chat.completions.create(model="gpt-4o", messages=HI)
 
 
 async def test_fifty_requests_at_once_spend_at_most_the_budget_plus_what_was_admitted(

@@ -47,12 +47,12 @@ async def test_unknown_tokens_are_looked_up_once(tmp_path: object) -> None:
     calls = 0
     real = store.get_key
 
-    async def counting(token: str):  # type: ignore[no-untyped-def]
+    async def counting(token: str):
         nonlocal calls
         calls += 1
         return await real(token)
 
-    store.get_key = counting  # type: ignore[method-assign]
+    store.get_key = counting
     results = await asyncio.gather(*(cache.identify("sk-nobody") for _ in range(20)))
     assert results == [None] * 20 and calls == 1
     assert await cache.identify("sk-nobody") is None and calls == 1

@@ -40,12 +40,12 @@ def queue(r: Receiver, drops: list[int], **kw: int | float) -> Delivery[int]:
         flush_interval=0.01,
         on_drop=drops.append,
         backoff_first=0.01,
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
     return d
 
 
-async def until(condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+async def until(condition, timeout: float = 5.0) -> None:
     async with asyncio.timeout(timeout):
         while not condition():
             await asyncio.sleep(0.005)

@@ -116,7 +116,7 @@ class Chatty:
 def captured(fmt: str) -> Iterator[io.StringIO]:
     """The root logger writing `fmt` lines to a buffer, as `litecursor serve` sets it up."""
     stream = io.StringIO()
-    h = handler(stream, fmt)  # type: ignore[arg-type]
+    h = handler(stream, fmt)
     root = logging.getLogger()
     level = root.level
     root.addHandler(h)

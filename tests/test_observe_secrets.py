@@ -52,7 +52,7 @@ async def test_no_key_or_authorization_header_in_any_export_alert_metric_or_log_
         },
     )
     json_log, text_log = io.StringIO(), io.StringIO()
-    handlers = [handler(json_log, "json"), handler(text_log, "text")]  # type: ignore[arg-type]
+    handlers = [handler(json_log, "json"), handler(text_log, "text")]
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.INFO)

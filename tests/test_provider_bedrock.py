@@ -303,7 +303,7 @@ def test_a_converse_body_read_as_a_stream_gives_the_same_events() -> None:
     assert decode(ConverseBodyDecoder, [raw[:10], raw[10:]]) == converse(
         "converse-reasoning-then-tool-use.json"
     )
-    assert decode(ConverseBodyDecoder, [b"{not json"])[0].code == "upstream_protocol_error"  # type: ignore[union-attr]
+    assert decode(ConverseBodyDecoder, [b"{not json"])[0].code == "upstream_protocol_error"
 
 
 def test_errors_map_to_the_openai_statuses() -> None:

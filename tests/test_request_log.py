@@ -109,7 +109,7 @@ async def test_a_streamed_request_is_logged_field_by_field(logged: Logged) -> No
     client = logged.client()
     stream = await client.chat.completions.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         stream=True,
         stream_options={"include_usage": True},
         user="cursor-user-hash-1",
@@ -148,7 +148,7 @@ async def test_a_streamed_request_is_logged_field_by_field(logged: Logged) -> No
 async def test_a_request_not_streamed_is_logged(logged: Logged) -> None:
     done = await logged.client().chat.completions.with_raw_response.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
     )
     request_id = done.headers["x-request-id"]
     row = await logged.row(request_id)
@@ -164,7 +164,7 @@ async def test_a_failure_before_the_first_byte_is_logged_with_the_upstreams_stat
     with pytest.raises(openai.APIStatusError) as e:
         await logged.client().chat.completions.create(
             model="gpt-4o",
-            messages=USER,  # type: ignore[arg-type]
+            messages=USER,
             stream=True,
             extra_headers={"x-request-id": "req-failed-1"},
         )
@@ -181,7 +181,7 @@ async def test_a_failure_after_the_first_byte_is_logged_as_a_failed_200(logged: 
     client = logged.client()
     stream = await client.chat.completions.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         stream=True,
         extra_headers={"x-request-id": "req-cut-1"},
     )
@@ -207,7 +207,7 @@ async def test_a_retried_request_shows_both_attempts(logged: Logged) -> None:
     logged.fake.faults.times = 1
     done = await logged.client().chat.completions.with_raw_response.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         extra_headers={"x-request-id": "req-retried-1"},
     )
     assert done.http_response.status_code == 200
@@ -222,7 +222,7 @@ async def test_a_retried_request_shows_both_attempts(logged: Logged) -> None:
 async def test_a_fallen_back_request_shows_the_group_that_answered(logged: Logged) -> None:
     done = await logged.client().chat.completions.with_raw_response.create(
         model="broken",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         extra_headers={"x-request-id": "req-fallback-1"},
     )
     assert done.http_response.status_code == 200
@@ -241,7 +241,7 @@ async def test_a_request_the_client_cancelled_is_logged_as_499(logged: Logged) -
     client = logged.client()
     stream = await client.chat.completions.create(
         model="gpt-4o",
-        messages=USER,  # type: ignore[arg-type]
+        messages=USER,
         stream=True,
         extra_headers={"x-request-id": "req-cancelled-1"},
     )
@@ -277,7 +277,7 @@ async def test_no_secret_is_stored_or_logged(
     with pytest.raises(openai.APIStatusError):
         await logged.client().chat.completions.create(
             model="gpt-4o",
-            messages=USER,  # type: ignore[arg-type]
+            messages=USER,
         )
     row = await logged.row("req-secrets-1")
     assert "[redacted]" in row["request_body"]

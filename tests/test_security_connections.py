@@ -68,7 +68,7 @@ HEAD = b"GET /health HTTP/1.1\r\nHost: localhost\r\n"
 
 async def test_a_header_block_over_max_header_kb_is_refused_with_431_and_closed(
     gateway_factory,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """40 KB of headers in 1 KB fields (each within any per-field limit) and no final CRLF:
     refused once past 32 KiB, not held until a timer an hour away."""
     gw = await start(gateway_factory)
@@ -82,7 +82,7 @@ async def test_a_header_block_over_max_header_kb_is_refused_with_431_and_closed(
     assert error["code"] == "request_header_too_large" and "max_header_kb" in error["message"]
 
 
-async def test_one_header_longer_than_the_cap_is_refused_with_431(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_one_header_longer_than_the_cap_is_refused_with_431(gateway_factory) -> None:
     gw = await start(gateway_factory, max_header_kb=8)
     reader, writer = await connect(gw)
     writer.write(HEAD + b"Cookie: " + b"c" * 9000 + b"\r\n\r\n")
@@ -91,14 +91,14 @@ async def test_one_header_longer_than_the_cap_is_refused_with_431(gateway_factor
     assert status_of(answer) == 431 and b"Server: litecursor" in answer
 
 
-async def test_headers_within_the_cap_are_served(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_headers_within_the_cap_are_served(gateway_factory) -> None:
     gw = await start(gateway_factory)
     pad = {f"x-pad-{i}": "a" * 1000 for i in range(20)}  # 20 KB: a large cookie's worth
     async with gw.session.get(gw.base + "/health", headers=pad) as resp:
         assert resp.status == 200
 
 
-async def test_the_header_cap_counts_only_the_head_not_the_body(gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_the_header_cap_counts_only_the_head_not_the_body(gateway_factory) -> None:
     gw = await start(gateway_factory, max_header_kb=4)
     body = {"model": "mock", "messages": [{"role": "user", "content": "x" * 200_000}]}
     status, _ = await gw.chat(body)
@@ -110,7 +110,7 @@ async def test_the_header_cap_counts_only_the_head_not_the_body(gateway_factory)
 
 async def test_a_request_head_dripped_slowly_is_answered_408_at_request_head_timeout(
     gateway_factory,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw = await start(gateway_factory, request_head_timeout=1)
     reader, writer = await connect(gw)
     writer.write(HEAD)
@@ -135,7 +135,7 @@ async def test_a_request_head_dripped_slowly_is_answered_408_at_request_head_tim
 @pytest.mark.parametrize("tls", [True, False], ids=["after-handshake", "no-handshake"])
 async def test_a_connection_that_sends_nothing_is_closed_at_request_head_timeout(
     gateway_factory, tls: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A TLS connection that never sends a request, and a TCP connection that never even
     starts the TLS handshake."""
     gw = await start(gateway_factory, request_head_timeout=1)
@@ -149,7 +149,7 @@ async def test_a_connection_that_sends_nothing_is_closed_at_request_head_timeout
 
 async def test_an_idle_kept_alive_connection_is_closed_at_keepalive_timeout(
     gateway_factory,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     gw = await start(gateway_factory, keepalive_timeout=1, request_head_timeout=10)
     reader, writer = await connect(gw)
     for _ in range(2):  # kept alive between requests
@@ -166,7 +166,7 @@ async def test_an_idle_kept_alive_connection_is_closed_at_keepalive_timeout(
 
 async def test_a_request_head_on_a_kept_alive_connection_has_its_own_deadline(
     gateway_factory,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Idle for longer than a head may take, then a head in time: served."""
     gw = await start(gateway_factory, keepalive_timeout=5, request_head_timeout=0.5)
     reader, writer = await connect(gw)
@@ -194,7 +194,7 @@ async def test_a_request_head_on_a_kept_alive_connection_has_its_own_deadline(
 )
 async def test_a_malformed_request_gets_json_and_one_short_log_line(
     gateway_factory, caplog, request_bytes: bytes
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.DEBUG)
     gw = await start(gateway_factory)
     reader, writer = await connect(gw)
@@ -219,7 +219,7 @@ async def test_a_malformed_request_gets_json_and_one_short_log_line(
 )
 async def test_responses_name_litecursor_not_the_python_and_aiohttp_versions(
     mock_gateway, path: str, key: str | None, status: int
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     headers = {"authorization": f"Bearer {key}"} if key else {}
     async with mock_gateway.session.get(mock_gateway.base + path, headers=headers) as resp:
         assert resp.status == status
@@ -229,7 +229,7 @@ async def test_responses_name_litecursor_not_the_python_and_aiohttp_versions(
 # --- log injection (point 4) ---------------------------------------------------------------
 
 
-async def test_a_client_cannot_forge_a_log_line(gateway_factory, caplog) -> None:  # type: ignore[no-untyped-def]
+async def test_a_client_cannot_forge_a_log_line(gateway_factory, caplog) -> None:
     """A path with an encoded CRLF (no key needed), and a model name and a conversation id
     with control characters: each request is one access line, its fields escaped."""
     caplog.set_level(logging.INFO, logger="litecursor.access")

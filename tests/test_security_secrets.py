@@ -110,7 +110,7 @@ async def start(
 
 
 @pytest.fixture
-async def stack():  # type: ignore[no-untyped-def]
+async def stack():
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as s:
@@ -135,7 +135,7 @@ async def everything_written(gw: Gateway, caplog: pytest.LogCaptureFixture) -> s
 @pytest.mark.parametrize("kind", KINDS)
 async def test_error_bodies_of_every_status_that_echo_the_key_reach_no_client_and_no_log(
     aiohttp_server, dev_certs, stack, caplog, kind: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.INFO, logger="litecursor")
     fake, gw = await start(aiohttp_server, dev_certs, kind, stack)
     for status in (400, 401, 429, 500):
@@ -158,7 +158,7 @@ async def test_error_bodies_of_every_status_that_echo_the_key_reach_no_client_an
 @pytest.mark.parametrize("kind", KINDS)
 async def test_an_error_event_inside_a_stream_that_echoes_the_key_is_redacted(
     aiohttp_server, dev_certs, stack, caplog, kind: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.INFO, logger="litecursor")
     fake, gw = await start(aiohttp_server, dev_certs, kind, stack)
     # after some text (an error chunk in the stream), and before any (a status code)
@@ -176,7 +176,7 @@ async def test_an_error_event_inside_a_stream_that_echoes_the_key_is_redacted(
 
 async def test_errors_told_as_an_assistant_message_to_cursor_are_redacted_too(
     aiohttp_server, dev_certs, stack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """`cursor_errors: message` turns a 429 or 5xx into answer text: the same text, cleaned."""
     fake, gw = await start(aiohttp_server, dev_certs, "openai", stack, cursor_errors="message")
     fake.faults = Faults(status=500, body=error_body("openai", 500, ECHOES), times=1)
@@ -189,7 +189,7 @@ async def test_errors_told_as_an_assistant_message_to_cursor_are_redacted_too(
 
 async def test_an_html_error_page_cut_inside_the_key_shows_no_part_of_it(
     aiohttp_server, dev_certs, stack, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A proxy's HTML page, kept to its first 500 characters, with the key across the cut."""
     caplog.set_level(logging.INFO, logger="litecursor")
     fake, gw = await start(aiohttp_server, dev_certs, "openai", stack)
@@ -206,7 +206,7 @@ async def test_an_html_error_page_cut_inside_the_key_shows_no_part_of_it(
 
 async def test_the_master_key_in_an_upstream_echo_is_redacted_too(
     aiohttp_server, dev_certs, stack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, gw = await start(aiohttp_server, dev_certs, "openai", stack)
     fake.faults = Faults(status=400, body=error_body("openai", 400, f"you said {MASTER_KEY}"))
     status, body = await gw.chat({"model": MODEL, "messages": USER})
@@ -216,7 +216,7 @@ async def test_the_master_key_in_an_upstream_echo_is_redacted_too(
 @pytest.mark.parametrize("stream", [False, True])
 async def test_stored_rows_and_exports_of_a_failed_request_hold_no_key(
     aiohttp_server, dev_certs, stack, tmp_path, stream: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The request log's row (its error, the answer it keeps) and the jsonl export."""
     exported = tmp_path / "requests.jsonl"
     fake, gw = await start(
@@ -341,7 +341,7 @@ async def cloud_gateway(stack: Any, dev_certs: DevCerts, params: dict[str, Any])
 
 async def test_a_google_token_minted_at_run_time_is_redacted_when_echoed(
     aiohttp_server, dev_certs, stack, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     caplog.set_level(logging.INFO, logger="litecursor")
     fake, tokens, base = await cloud_tests.vertex(aiohttp_server)
     creds = orjson.dumps(service_account(tokens)).decode()
@@ -360,7 +360,7 @@ async def test_a_google_token_minted_at_run_time_is_redacted_when_echoed(
 
 async def test_configured_aws_secrets_are_redacted_when_echoed(
     aiohttp_server, dev_certs, stack
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, _, endpoint = await bedrock(aiohttp_server)
     session = "FwoGZXIvYXdzEXAMPLEsessionTOKEN0123456789"
     params = bedrock_params(

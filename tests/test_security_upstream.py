@@ -52,7 +52,7 @@ async def gateway(gateway_factory: Any, base: str, **lc: Any) -> Gateway:
 @pytest.mark.parametrize("after_content", [False, True])
 async def test_an_event_over_max_event_kb_ends_the_stream_and_drops_the_upstream(
     aiohttp_server, gateway_factory, after_content: bool
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """64 MB of one line without a newline: the gateway stops at the limit, answers with an
     upstream_protocol_error, and closes the upstream connection instead of reading on."""
     fake = FakeUpstream()
@@ -74,7 +74,7 @@ async def test_an_event_over_max_event_kb_ends_the_stream_and_drops_the_upstream
     assert fake.chunks_sent < 512  # far from the 64 MB it had to send
 
 
-async def test_events_within_max_event_kb_stream_normally(aiohttp_server, gateway_factory) -> None:  # type: ignore[no-untyped-def]
+async def test_events_within_max_event_kb_stream_normally(aiohttp_server, gateway_factory) -> None:
     fake = FakeUpstream()
     big = "y" * 200_000
     event = FIRST.replace(b'"Hello"', json.dumps(big).encode())
@@ -89,7 +89,7 @@ async def test_events_within_max_event_kb_stream_normally(aiohttp_server, gatewa
 
 async def test_a_client_that_stops_reading_is_dropped_at_the_deployment_timeout(
     aiohttp_server, gateway_factory, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The upstream streams 64 MB; the client reads none of it. At the deployment's total
     timeout the gateway drops the client and the upstream request, freeing its slot."""
     import logging
@@ -138,7 +138,7 @@ async def test_a_client_that_stops_reading_is_dropped_at_the_deployment_timeout(
 
 async def test_a_huge_upstream_error_body_is_not_read_whole(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A 50 MB error page: the gateway keeps its start and drops the connection."""
     sent = 0
     dropped = asyncio.Event()
@@ -172,7 +172,7 @@ async def test_a_huge_upstream_error_body_is_not_read_whole(
 
 async def test_a_non_streamed_answer_over_max_response_mb_is_a_502(
     aiohttp_server, gateway_factory
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     async def chat(request: web.Request) -> web.Response:
         await request.read()
         text = "y" * (2 * 1024 * 1024)
@@ -203,7 +203,7 @@ async def test_a_non_streamed_answer_over_max_response_mb_is_a_502(
 )
 async def test_a_200_that_is_not_a_json_answer_is_a_502_upstream_protocol_error(
     serve, kind: str, raw: bytes
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     fake, gw = await serve(kind, router_settings={"num_retries": 0})
     fake.replies.append(Reply(raw=raw, raw_content_type="text/html"))
     status, body = await gw.chat({"model": upstreams.MODEL, "messages": USER, "stream": False})

@@ -22,7 +22,7 @@ def row(i: int) -> SpendRow:
 
 
 async def count(store: object) -> int:
-    return len(await store.spend_logs(SpendQuery(limit=1000)))  # type: ignore[attr-defined]
+    return len(await store.spend_logs(SpendQuery(limit=1000)))
 
 
 async def test_rows_are_written_within_the_interval_and_all_at_shutdown(database_url: str) -> None:

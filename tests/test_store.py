@@ -49,7 +49,7 @@ async def test_first_start_creates_the_schema_and_a_second_applies_nothing(
 async def test_a_schema_newer_than_the_code_refuses_to_open(
     store: Store, database_url: str
 ) -> None:
-    def bump():  # type: ignore[no-untyped-def]
+    def bump():
         yield Q(
             "UPDATE litecursor_meta SET value = $1 WHERE name = 'schema_version'",
             (str(LATEST + 1),),
@@ -72,7 +72,7 @@ def test_sqlite_is_created_beside_the_config_in_wal_mode(tmp_path: Path) -> None
         await s.close()
         return mode
 
-    def _pragma():  # type: ignore[no-untyped-def]
+    def _pragma():
         rows = yield Q("PRAGMA journal_mode")
         return rows[0][0]
 
@@ -94,7 +94,7 @@ async def test_a_key_is_stored_only_as_its_hash(store: Store, database_url: str)
         assert key.encode() not in data and key[3:].encode() not in data
 
 
-def _all_text():  # type: ignore[no-untyped-def]
+def _all_text():
     out = []
     for table in ("keys", "budgets", "changes", "litecursor_meta"):
         rows = yield Q(f"SELECT * FROM {table}")
@@ -259,7 +259,7 @@ def _row(i: int, **kw: object) -> SpendRow:
         attempts=(Attempt("d1", 429, 12.5, "rate limited"), Attempt("d2", 200, 30.0)),
     )
     base.update(kw)
-    return SpendRow(**base)  # type: ignore[arg-type]
+    return SpendRow(**base)
 
 
 async def test_spend_rows_round_trip_filter_and_page(store: Store) -> None:

@@ -211,7 +211,7 @@ async def test_upgrading_a_log_written_before_the_summaries_adds_it_up(database_
         ]
     )
 
-    def back_to_1():  # type: ignore[no-untyped-def]
+    def back_to_1():
         for sql in (
             "DROP TABLE activity_hourly",
             "DROP TABLE activity_daily",

@@ -79,7 +79,7 @@ async def vertex_setup(server: AiohttpServer, fake: FakeUpstream, model: str) ->
     vertex = await server(
         vertex_upstream.make_app(fake, tokens, project=VERTEX_PROJECT, location=VERTEX_LOCATION)
     )
-    fake.cloud = tokens  # type: ignore[attr-defined]
+    fake.cloud = tokens
     return {
         "model": model,
         "api_base": str(vertex.make_url("")).rstrip("/"),  # a bare host: the standard path
@@ -94,7 +94,7 @@ async def bedrock_setup(server: AiohttpServer, fake: FakeUpstream, model: str) -
     keys = AwsKeys(region=AWS_REGION)
     keys.add(AWS_KEY_ID, AWS_SECRET)
     app = await server(bedrock_upstream.make_app(fake, keys))
-    fake.cloud = keys  # type: ignore[attr-defined]
+    fake.cloud = keys
     return {
         "model": model,
         "aws_bedrock_runtime_endpoint": str(app.make_url("")).rstrip("/"),
