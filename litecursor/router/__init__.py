@@ -18,8 +18,6 @@ import random
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
-from typing import Protocol
 
 from ..clouds import RequestAuth, make_auth
 from ..config import Config, Deployment
@@ -41,7 +39,8 @@ from . import strategies
 from .failures import counts_against, none_available, raise_early_error
 from .names import Group, Names
 from .params import drop_params
-from .state import Clock, DeploymentState, MemoryState, MonotonicClock, RecentError, StateStore
+from .reports import Cooldown, DeploymentHealth, RouteObserver, Unobserved
+from .state import Clock, MemoryState, MonotonicClock, RecentError, StateStore
 
 #: jittered exponential backoff before retrying the same deployment: 0.5 s, 1 s, 2 s ... 8 s
 BACKOFF_BASE = 0.5
@@ -52,60 +51,6 @@ IMMEDIATE_COOLDOWN = frozenset({401, 404, 429})
 MAX_COOLDOWN = 3600.0
 
 log = logging.getLogger("litecursor.router")
-
-
-class RouteObserver(Protocol):
-    """What the router reports about one request, to whoever runs it (the pipeline's `Call`)."""
-
-    def group(self, name: str) -> None:
-        """The router works on this model group now (the requested one, then fallbacks)."""
-
-    def before_upstream(self, d: Deployment, req: ChatRequest) -> ChatRequest:
-        """An attempt at `d` starts; returns the request to send it (possibly changed)."""
-        ...
-
-    def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
-        """The attempt that last started is over: answered, failed, or cancelled."""
-
-    def attempt_deadline(self, at: float) -> None:
-        """The attempt must be over by `at` (the event loop's clock): the deployment's total
-        timeout, which also bounds writing its answer to a client that stopped reading."""
-
-
-class Unobserved:
-    """A `RouteObserver` that records nothing (the router used on its own)."""
-
-    def group(self, name: str) -> None:
-        pass
-
-    def before_upstream(self, d: Deployment, req: ChatRequest) -> ChatRequest:
-        return req
-
-    def attempt_ended(self, error: LitecursorError | None, cancelled: bool = False) -> None:
-        pass
-
-    def attempt_deadline(self, at: float) -> None:
-        pass
-
-
-@dataclass(frozen=True, slots=True)
-class Cooldown:
-    """A deployment starts cooling down: what `Router.on_cooldown` callbacks are told."""
-
-    deployment: Deployment
-    seconds: float
-    #: the failure that decided it: the upstream's status (None: no answer) and message
-    status: int | None
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class DeploymentHealth:
-    deployment: Deployment
-    state: DeploymentState
-    #: seconds until the deployment takes requests again (0: now)
-    cooldown_remaining: float
-    at_limit: bool
 
 
 class _Run:
