@@ -10,6 +10,10 @@ What a client can hold without a key is bounded here, before any route runs:
   deployment's total timeout): the connection is dropped, which ends the upstream request too.
 A malformed request gets OpenAI error JSON and one short log line: no traceback, no header
 value. Nothing here runs per streamed chunk.
+
+`GatewayConnection` reads aiohttp's parser state (`_messages`, `_request_count`,
+`_request_in_progress`), which aiohttp does not promise to keep: setup.cfg bounds aiohttp to the
+minor version the security tests ran on.
 """
 
 from __future__ import annotations
