@@ -4,7 +4,10 @@ Figures on a shared machine move between runs (see README.md); a change to the h
 judged best by running both versions in the same session, one after the other, several times,
 and comparing medians. `BASE` (a commit, a branch, a tag) is checked out into a temporary git
 worktree and served with `PYTHONPATH` pointing at it; the working tree is the other side.
-Usage: `.venv/bin/python benchmarks/compare.py BASE [--rounds 3] [--duration 4]`.
+`--against REV` serves another commit in place of the working tree (to measure a past change:
+`compare.py PARENT --against CHANGE`).
+
+Usage: `.venv/bin/python benchmarks/compare.py BASE [--against REV] [--rounds 3] [--duration 4]`.
 """
 
 from __future__ import annotations
@@ -40,21 +43,29 @@ def loads(b: Bench, duration: float) -> dict[str, tuple[Workload, int, dict[str,
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("base", help="the commit to compare the working tree with")
+    p.add_argument("--against", help="a commit to serve instead of the working tree")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=4.0, help="seconds per measured load")
     args = p.parse_args(argv)
     settings = Settings(duration=args.duration, warmup=min(0.5, args.duration / 2))
     with tempfile.TemporaryDirectory(prefix="litecursor-compare-") as tmp:
         workdir = Path(tmp)
-        base = workdir / "base"
         git = ["git", "-C", str(ROOT)]
-        subprocess.run(
-            [*git, "worktree", "add", "--detach", str(base), args.base],
-            check=True,
-            capture_output=True,
-        )
-        print(f"{args.base} checked out at {base}", flush=True)
-        sides = {f"{args.base}": {"PYTHONPATH": str(base)}, "working tree": {}}
+        checked_out: list[Path] = []
+        sides: dict[str, dict[str, str]] = {}
+        for i, rev in enumerate([args.base, args.against]):
+            if rev is None:
+                sides["working tree"] = {}
+                continue
+            folder = workdir / f"rev-{i}"
+            subprocess.run(
+                [*git, "worktree", "add", "--detach", str(folder), rev],
+                check=True,
+                capture_output=True,
+            )
+            checked_out.append(folder)
+            print(f"{rev} checked out at {folder}", flush=True)
+            sides[rev] = {"PYTHONPATH": str(folder)}
         upstream, port = start_fake(workdir)
         loadgen = LoadGen(workdir)
         certs = make_certs(workdir)
@@ -82,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             loadgen.close()
             upstream.stop()
-            subprocess.run([*git, "worktree", "remove", "--force", str(base)], check=False)
+            for folder in checked_out:
+                subprocess.run([*git, "worktree", "remove", "--force", str(folder)], check=False)
     print()
     print(render(runs, args.rounds))
     return 0

@@ -57,6 +57,28 @@ def test_compare_serves_another_commit_beside_the_working_tree() -> None:
     assert base not in worktrees.stdout
 
 
+def test_compare_serves_two_commits_with_against() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "compare.py"), "HEAD~1", "--against", "HEAD",
+         "--rounds", "1", "--duration", "0.3"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| Anthropic stream")]
+    assert [row.split(" | ")[1] for row in rows] == ["HEAD~1", "HEAD"], rows
+    folders = [
+        x.split(" checked out at ")[1] for x in done.stdout.splitlines() if " checked out at " in x
+    ]
+    assert len(folders) == 2
+    worktrees = subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "list"], capture_output=True, text=True, check=True
+    )
+    assert not any(f in worktrees.stdout for f in folders)
+
+
 def test_the_listeners_benchmark_times_each_listener() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "listeners.py"), "--quick"],
