@@ -160,7 +160,7 @@ async def _upstream_pool(app: web.Application) -> AsyncIterator[None]:
     shared = SharedState(redis, config.deployments) if redis is not None else None
     if shared is not None:
         shared.start()
-    state = shared or app[LASTING].router
+    state = shared if shared is not None else app[LASTING].router
     app[ROUTER] = Router(config, client, state=state, redactor=app[REDACTOR])
     app[OBSERVE].watch(app[ROUTER])
     for listener in listeners(app):
