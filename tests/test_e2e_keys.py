@@ -57,10 +57,10 @@ async def gw(gateway_factory: GatewayFactory, upstream: tuple[FakeUpstream, str]
     return await gateway_factory(models(upstream[1]), router_settings={"num_retries": 0})
 
 
-def client(gw: Gateway, key: str) -> AsyncOpenAI:
+def client(gw: Gateway, key: str, prefix: str = "/v1") -> AsyncOpenAI:
     return AsyncOpenAI(
         api_key=key,
-        base_url=gw.base + "/v1",
+        base_url=gw.base + prefix,
         http_client=httpx.AsyncClient(verify=gw.ssl, timeout=30),
         max_retries=0,
     )

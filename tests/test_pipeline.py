@@ -265,6 +265,31 @@ async def test_a_listener_can_name_the_caller_and_add_answer_headers(gw: Gateway
         assert resp.status == 200  # the master key still works beside it
 
 
+async def test_list_models_lets_listeners_narrow_the_list_in_turn_and_survives_a_broken_one(
+    gateway_factory: GatewayFactory, upstream: tuple[FakeUpstream, str]
+) -> None:
+    _, base = upstream
+    gw = await gateway_factory([openai_model(n, base) for n in ("a", "b", "c")])
+    seen: list[Identity | None] = []
+
+    class NoB:
+        def list_models(self, call: Call, names: list[str]) -> list[str]:
+            seen.append(call.identity)
+            return [n for n in names if n != "b"]
+
+    class Broken:
+        def list_models(self, call: Call, names: list[str]) -> list[str]:
+            raise RuntimeError("list bug")
+
+    class NoC:
+        def list_models(self, call: Call, names: list[str]) -> list[str]:
+            return [n for n in names if n != "c"]
+
+    listen(gw, NoB(), Broken(), NoC())
+    assert [m.id async for m in gw.openai("/v1").models.list()] == ["a"]
+    assert seen and seen[0] is not None and seen[0].is_master  # called once the caller is known
+
+
 @pytest.mark.parametrize("stream", [False, True])
 async def test_answered_comes_once_before_finish_and_its_headers_reach_a_plain_answer(
     gw: Gateway, stream: bool

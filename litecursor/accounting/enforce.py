@@ -9,7 +9,6 @@ writer's queue.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import time
 from collections.abc import Sequence
@@ -19,6 +18,7 @@ from datetime import UTC, datetime
 from ..config.accounting import AccountingSettings
 from ..errors import (
     BudgetExceededError,
+    InvalidRequestError,
     PermissionDeniedError,
     RateLimitError,
     ServiceUnavailableError,
@@ -28,14 +28,13 @@ from ..protocol.types import ChatRequest
 from ..requestlog.bodies import Bodies
 from ..router import Router
 from ..router.names import Group
-from ..store import BudgetRef, KeyRecord, StoreError, TeamRecord, UserRecord
-from ..store.records import BudgetKind, allows
+from ..store import BudgetRef, StoreError
 from ..store.tokens import MIN_CUSTOM_LENGTH
 from . import limits
 from .budgets import PROXY, Budgets, EndUsers, Refusal
-from .keycache import Identity as CachedIdentity
 from .keycache import KeyCache
 from .limits import Limiter, MemoryLimiter, Scope
+from .plan import KeyPlan, who
 from .prices import FREE, Bill, Prices, bill, prompt_chars
 from .quiet import Throttled
 from .rows import spend_row
@@ -46,70 +45,6 @@ warn = Throttled(log)
 
 #: the key of this listener's state in `Call.notes`
 NOTE = "accounting"
-
-
-class KeyPlan:
-    """What admission needs of one key, worked out once each time its record is loaded."""
-
-    __slots__ = (
-        "aliases",
-        "blocked",
-        "expires_at",
-        "identity",
-        "limited",
-        "models",
-        "refs",
-        "scopes",
-        "source",
-    )
-
-    @property
-    def key(self) -> KeyRecord:
-        """The key's record, as the cache loaded it."""
-        return self.source.key
-
-    def __init__(self, source: CachedIdentity, budgets: Budgets) -> None:
-        key, user, team = source.key, source.user, source.team
-        self.source = source
-        self.blocked = key.blocked or (team is not None and team.blocked)
-        self.expires_at = key.expires_at
-        owners: list[tuple[BudgetKind, str, str | None, KeyRecord | UserRecord | TeamRecord]]
-        owners = [("key", key.token, key.key_alias or key.key_name, key)]
-        if user is not None:
-            owners.append(("user", user.user_id, user.user_alias, user))
-        if team is not None:
-            owners.append(("team", team.team_id, team.team_alias, team))
-        refs: list[BudgetRef] = []
-        self.aliases: dict[BudgetRef, str | None] = {}
-        self.limited: tuple[BudgetRef, ...] = ()
-        scopes: list[Scope] = []
-        models: list[tuple[str, tuple[str, ...]]] = []
-        for kind, id, alias, record in owners:
-            ref = BudgetRef(kind, id)
-            refs.append(ref)
-            self.aliases[ref] = alias
-            budgets.track(ref, record.budget)
-            if record.budget.max_budget is not None:
-                self.limited += (ref,)
-            lim = record.limits
-            if lim.any:
-                scopes.append(
-                    Scope(f"{kind}:{id}", lim.rpm_limit, lim.tpm_limit, lim.max_parallel_requests)
-                )
-            if record.models:
-                models.append((_who(ref, alias), record.models))
-        self.refs = tuple(refs)
-        self.scopes = tuple(scopes)
-        self.models = tuple(models)
-        self.identity = Identity(
-            key.token,
-            kind="key",
-            alias=key.key_alias,
-            user_id=key.user_id,
-            team_id=key.team_id,
-            record=self,
-            role=source.role,
-        )
 
 
 @dataclass(slots=True, eq=False)
@@ -128,7 +63,7 @@ class Ticket:
 
 
 class Accounting:
-    """The listener (`authenticate`, `admit`, `answered`, `finish`)."""
+    """The listener (`authenticate`, `list_models`, `admit`, `answered`, `finish`)."""
 
     def __init__(
         self,
@@ -192,11 +127,27 @@ class Accounting:
 
     # -- may they ------------------------------------------------------------------------
 
+    def list_models(self, call: Call, names: list[str]) -> list[str]:
+        """The names of `names` a key whose key, user or team lists models may call, then
+        the names those lists give that it may call and `names` lacks (an alias, one model
+        of a wildcard group): admission's own decision, asked of each name."""
+        plan = _plan(call)
+        if plan is None or not plan.models:
+            return names
+        resolve = self.router.names.resolve
+        visible: list[str] = []
+        for name in dict.fromkeys([*names, *plan.named_models()]):
+            try:
+                group = resolve(name)
+            except InvalidRequestError:  # a listed name no provider could be sent
+                continue
+            if group is not None and plan.refusing(name, group) is None:
+                visible.append(name)
+        return visible
+
     async def admit(self, call: Call, req: ChatRequest) -> None:
         now = time.time()
-        ident = call.identity
-        record = ident.record if ident is not None else None
-        plan = record if isinstance(record, KeyPlan) else None
+        plan = _plan(call)
         ticket = Ticket(prompt_chars(req, call.request_bytes))
         call.notes[NOTE] = ticket
         group: Group | None = None
@@ -334,32 +285,28 @@ def usd(x: float) -> str:
     return "$" + (text + "0" * (2 - len(text.split(".")[1])))
 
 
-def _who(ref: BudgetRef, alias: str | None) -> str:
-    if ref.kind == "proxy":
-        return "the proxy"
-    name = alias or ref.id
-    return f"{ref.kind.replace('_', ' ')} '{name}'"
+def _plan(call: Call) -> KeyPlan | None:
+    """The calling virtual key's plan (None for the master key and other identities)."""
+    ident = call.identity
+    record = ident.record if ident is not None else None
+    return record if isinstance(record, KeyPlan) else None
 
 
 def _check_models(plan: KeyPlan, model: str, group: Group | None) -> None:
     """403 naming the model and the ones allowed, when the key, its user or its team lists
-    models and this is none of them (a Cursor variant counts as its base name, an alias as
-    the group it names, and an entry may be a wildcard such as `claude-*`)."""
-    name = group.name if group is not None else None
-    for who, allowed in plan.models:
-        if allows(allowed, model, name):
-            continue
-        if any("*" in a and fnmatch.fnmatchcase(model, a) for a in allowed):
-            continue
+    models and this is none of them."""
+    refused = plan.refusing(model, group)
+    if refused is not None:
+        owner, allowed = refused
         raise PermissionDeniedError(
-            f"model '{model}' is not allowed for {who}; allowed models: {', '.join(allowed)}",
+            f"model '{model}' is not allowed for {owner}; allowed models: {', '.join(allowed)}",
             param="model",
             code="model_not_allowed",
         )
 
 
 def _budget_error(r: Refusal, alias: str | None) -> BudgetExceededError:
-    who = _who(r.ref, alias)
+    owner = who(r.ref, alias)
     held = f", with ${r.reserved:.4f} more reserved by requests under way" if r.reserved > 0 else ""
     if r.reset_at is not None:
         reset = datetime.fromtimestamp(r.reset_at, UTC).isoformat(timespec="seconds")
@@ -370,7 +317,7 @@ def _budget_error(r: Refusal, alias: str | None) -> BudgetExceededError:
         when = "; it does not reset (no budget_duration)"
     setting = " (litellm_settings.max_budget)" if r.ref.kind == "proxy" else ""
     return BudgetExceededError(
-        f"Budget exceeded: {who} has spent {usd(r.spend)} of its {usd(r.max_budget)} "
+        f"Budget exceeded: {owner} has spent {usd(r.spend)} of its {usd(r.max_budget)} "
         f"budget{setting}{held}{when}",
         budget=r.ref.kind,
         spend=round(r.spend, 10),

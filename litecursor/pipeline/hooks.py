@@ -5,6 +5,9 @@ A listener is any object with one or more of these methods, the way mitmproxy ad
     async def authenticate(self, call: Call, token: str) -> Identity | None
         Every route but the public ones, before the handler: who holds `token`? The first
         listener to answer wins; when none does, the request is refused with 401.
+    def list_models(self, call: Call, names: list[str]) -> list[str]
+        The model list routes (`GET /v1/models`, ...), once the caller is known: returns the
+        names this caller sees (a key restricted to some models sees those). Must not block.
     async def admit(self, call: Call, req: ChatRequest) -> None
         Chat routes, once the body is parsed and before any upstream is chosen: may refuse the
         request by raising a `LitecursorError` (a model the key may not use, a spent budget,
@@ -45,8 +48,9 @@ Admit = Callable[[Call, "ChatRequest"], Awaitable[None]]
 BeforeUpstream = Callable[[Call, "Deployment", "ChatRequest"], "ChatRequest"]
 Answered = Callable[[Call], None]
 Finish = Callable[[Call, Outcome], None]
+ListModels = Callable[[Call, list[str]], list[str]]
 
-HOOKS = ("authenticate", "admit", "before_upstream", "answered", "finish")
+HOOKS = ("authenticate", "list_models", "admit", "before_upstream", "answered", "finish")
 
 
 class Pipeline:
@@ -54,6 +58,7 @@ class Pipeline:
 
     def __init__(self, listeners: Iterable[object] = ()) -> None:
         self._authenticate: list[Authenticate] = []
+        self._list_models: list[ListModels] = []
         self._admit: list[Admit] = []
         self._before: list[BeforeUpstream] = []
         self._answered: list[Answered] = []
@@ -70,6 +75,8 @@ class Pipeline:
         self.listeners.append(listener)
         if "authenticate" in found:
             self._authenticate.append(listener.authenticate)  # type: ignore[attr-defined]
+        if "list_models" in found:
+            self._list_models.append(listener.list_models)  # type: ignore[attr-defined]
         if "admit" in found:
             self._admit.append(listener.admit)  # type: ignore[attr-defined]
         if "before_upstream" in found:
@@ -98,6 +105,16 @@ class Pipeline:
                 call.identity = identity
                 return identity
         return None
+
+    def list_models(self, call: Call, names: list[str]) -> list[str]:
+        """Each listener narrows the list in turn. One that breaks leaves the list as it was:
+        it only tells what exists; admission still refuses a model the caller may not use."""
+        for hook in self._list_models:
+            try:
+                names = hook(call, names)
+            except Exception:
+                _failed(hook, call)
+        return names
 
     async def admit(self, call: Call, req: ChatRequest) -> None:
         for hook in self._admit:

@@ -271,11 +271,14 @@ async def _start_stream(request: web.Request, call: Call) -> web.StreamResponse:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    """The configured models, as the caller sees them: a virtual key restricted to some
+    models sees only those (the listeners' `list_models` point)."""
     config = request.app[CONFIG]
     created = int(request.app[STARTED])
     names = config.model_names
     if request.path.startswith("/cursor/"):  # the Cursor variants the admin opted into
         names = [*names, *config.model_variants]
+    names = request.app[PIPELINE].list_models(request[CALL], names)
     data = [
         {"id": name, "object": "model", "created": created, "owned_by": "litecursor"}
         for name in names
