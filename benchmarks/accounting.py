@@ -3,8 +3,9 @@
 The accounting listener is driven as the pipeline drives it for a streamed chat request that
 answered (authenticate for a virtual key, admit, answered, finish), with no sockets and no
 event loop turn (its coroutines do not suspend once a key is cached), best of seven passes; then
-one batch of spend rows is written to SQLite as the writer does, off the event loop, per row.
-The end-to-end comparison is `make bench` ("Virtual keys") and `benchmarks/keys.py`; this
+spend rows go through the spend writer into a SQLite file, a second of requests per flush, the
+master key's and the virtual keys' seconds taking turns: the CPU per row on the store's side,
+where a virtual key's row costs more than the master key's (its hash, its budget). The end-to-end comparison is `make bench` ("Virtual keys") and `benchmarks/keys.py`; this
 isolates the listener from a shared machine's noise. `.venv/bin/python benchmarks/accounting.py`.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import tempfile
 import time
 import timeit
 from collections.abc import Callable, Coroutine
@@ -20,19 +22,25 @@ from typing import Any
 
 import orjson
 
+from litecursor.accounting.budgets import PROXY
 from litecursor.accounting.enforce import Accounting
 from litecursor.accounting.service import AccountingService
+from litecursor.accounting.writer import SpendWriter
 from litecursor.config import parse
-from litecursor.pipeline import MASTER, Call, Pipeline
+from litecursor.pipeline import MASTER, Call, Pipeline, new_request_id
 from litecursor.protocol.inbound import parse_request
 from litecursor.protocol.types import Usage
 from litecursor.router import Router
-from litecursor.store import SpendRow, open_store
+from litecursor.store import BudgetRef, Charge, SpendRow, open_store
+from litecursor.store.records import Attempt
 
 ROOT = Path(__file__).resolve().parents[1]
 #: `--quick`: a few rounds, to check that it runs
 ROUNDS = 20 if "--quick" in sys.argv else 5_000
 KEYS = 200
+#: seconds of spend rows written, each side; and the requests of each second
+SECONDS = 2 if "--quick" in sys.argv else 40
+RATE = 1_100
 BODY = ROOT / "tests" / "data" / "cursor" / "requests" / "chat-format-legacy.json"
 
 
@@ -79,6 +87,71 @@ async def setup() -> tuple[AccountingService, Accounting, list[str]]:
     return service, listener, keys
 
 
+async def spend_rows(seconds: int) -> tuple[float, float]:
+    """CPU per spend row on the store's side (the writer's flush, SQLite on its thread), a
+    second's requests (`RATE`, what the end-to-end load serves) at a time as the writer takes
+    them, the master key's seconds and the virtual keys' (one of `KEYS` per request, each with
+    a budget to charge) taking turns into one database file, which grows as a server's does."""
+    with tempfile.TemporaryDirectory(prefix="litecursor-bench-") as tmp:
+        store = open_store(str(Path(tmp) / "spend.db"))
+        await store.open()
+        keys = []
+        for i in range(KEYS):
+            _, rec = await store.create_key(
+                {"key_alias": f"bench-{i}"}, {"max_budget": 1e6, "budget_duration": "30d"}, 0.0
+            )
+            keys.append((rec.token, f"bench-{i}"))
+        writer = SpendWriter(store)
+        cpu = {False: 0.0, True: 0.0}
+        n = 0
+        start = time.time()
+        for second in range(seconds):
+            for keyed in (False, True) if second % 2 else (True, False):
+                for i in range(RATE):
+                    n += 1
+                    at = start + second + i / RATE
+                    key_hash, alias = keys[n % KEYS] if keyed else (None, "master")
+                    charges = [Charge(PROXY, 0.001)]
+                    if key_hash is not None:
+                        charges.append(Charge(BudgetRef("key", key_hash), 0.001))
+                    writer.put(_row(n, at, key_hash, alias), charges)
+                # the event loop waits on the store's thread meanwhile: the process's CPU is
+                # the flush's
+                started = time.process_time()
+                await writer.flush()
+                cpu[keyed] += time.process_time() - started
+        await store.close()
+    per_row = 1e6 / (seconds * RATE)
+    return cpu[False] * per_row, cpu[True] * per_row
+
+
+def _row(n: int, at: float, key_hash: str | None, alias: str) -> SpendRow:
+    """A streamed request's row as `accounting.rows.spend_row` makes it."""
+    return SpendRow(
+        new_request_id(),  # random, as the gateway's
+        at,
+        at + 0.05,
+        key_hash=key_hash,
+        key_alias=alias,
+        model="claude-bench",
+        model_group="claude-bench",
+        deployment="claude-bench-0",
+        provider="anthropic",
+        prompt_tokens=1200,
+        completion_tokens=300,
+        cached_tokens=1000,
+        spend=0.001,
+        latency_ms=51.2,
+        ttft_ms=3.1,
+        route="/cursor/chat/completions",
+        client_ip="127.0.0.1",
+        user_agent="loadgen",
+        stream=True,
+        upstream_status=200,
+        attempts=(Attempt("claude-bench-0", None, 50.9, None, 0.2),),
+    )
+
+
 def main() -> None:
     loop = asyncio.new_event_loop()
     service, listener, keys = loop.run_until_complete(setup())
@@ -117,19 +190,10 @@ def main() -> None:
     print(f"{'master key':<40} {m:6.2f} µs per request (admit, answered, finish)")
     print(f"{f'virtual key (one of {KEYS}, in turn)':<40} {k:6.2f} µs per request (+ authenticate)")
     print(f"{'added by a virtual key':<40} {k - m:6.2f} µs per request")
-    rows = [
-        SpendRow(f"r{i}", time.time(), time.time() + 1, model="gpt-bench", spend=0.001)
-        for i in range(500)
-    ]
-    started = time.thread_time()
-    wall = time.perf_counter()
-    loop.run_until_complete(service.store.write_spend(rows))
-    wall = time.perf_counter() - wall
-    print(
-        f"{'a batch of 500 spend rows into SQLite':<40} {wall / len(rows) * 1e6:6.2f} µs per row "
-        f"(on the store's thread; {(time.thread_time() - started) * 1e6 / len(rows):.2f} µs of "
-        "the event loop's)"
-    )
+    master_row, keyed_row = loop.run_until_complete(spend_rows(SECONDS))
+    print(f"{'a master-key spend row into SQLite':<40} {master_row:6.2f} µs per row")
+    print(f"{'a virtual key spend row into SQLite':<40} {keyed_row:6.2f} µs per row")
+    print(f"{'added by a virtual key spend row':<40} {keyed_row - master_row:6.2f} µs per row")
     loop.run_until_complete(service.close())
     loop.run_until_complete(service.store.close())
     loop.close()

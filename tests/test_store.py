@@ -19,7 +19,7 @@ from litecursor.store import (
     Store,
     open_store,
 )
-from litecursor.store.ops import Q
+from litecursor.store.ops import Q, rows_in
 from litecursor.store.records import Attempt
 from litecursor.store.tokens import hash_key
 
@@ -279,6 +279,41 @@ async def test_spend_rows_round_trip_filter_and_page(store: Store) -> None:
     failed = await store.spend_logs(SpendQuery(error_text="boom"))
     assert [r.request_id for r in failed] == ["req-0010"]
     assert [r.request_id for r in await store.spend_logs(SpendQuery(status=502))] == ["req-0010"]
+
+
+def test_rows_go_in_statements_of_64_then_powers_of_two() -> None:
+    rows = [(i, f"v{i}") for i in range(203)]
+    qs = list(rows_in("INSERT INTO t (a, b) VALUES ", rows, " ON CONFLICT DO NOTHING"))
+    assert [len(q.args) // 2 for q in qs] == [64, 64, 64, 8, 2, 1]
+    assert [v for q in qs for v in q.args] == [v for r in rows for v in r]
+    assert qs[-2].sql == "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT DO NOTHING"
+    typed = next(rows_in("X ", [(1, 2)], row="(CAST({} AS TEXT), {})"))
+    assert typed.sql == "X (CAST($1 AS TEXT), $2)"
+    assert list(rows_in("X ", [])) == []
+
+
+async def test_a_batch_of_many_rows_and_budgets_is_written_whole(store: Store) -> None:
+    """More rows and budgets than one statement carries (`ops.rows_in`), a request id twice."""
+    refs = []
+    for i in range(150):
+        _, rec = await store.create_key({"key_alias": f"k{i}"}, {"max_budget": 10.0}, NOW)
+        refs.append(BudgetRef("key", rec.token))
+    rows = [
+        _row(i, key_hash=refs[i % 150].id, key_alias=f"k{i % 150}", start_time=NOW + i * 60)
+        for i in range(301)
+    ]
+    charges = [Charge(ref, 0.01 * (n + 1)) for n, ref in enumerate(refs)]
+    await store.write_spend([*rows, rows[7]], charges, [], NOW + 1)
+    await store.write_spend(rows[:100])  # a retried part: nothing twice
+    by_key = {t.group: t.requests for t in await store.spend_report("key")}
+    assert by_key == {ref.id: 3 if n == 0 else 2 for n, ref in enumerate(refs)}
+    assert await store.spend_row("req-0300") == rows[300]
+    budgets = await store.budgets(refs)
+    assert [budgets[r].spend for r in refs] == pytest.approx([0.01 * (n + 1) for n in range(150)])
+    totals = {t.id: t.totals.requests for t in await store.activity_totals("key")}
+    assert totals == by_key
+    seen = await store.last_seen("key")
+    assert seen[refs[0].id] == NOW + 300 * 60 and seen[refs[149].id] == NOW + 299 * 60
 
 
 async def test_spend_report_groups_and_sums(store: Store) -> None:

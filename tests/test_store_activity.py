@@ -10,10 +10,18 @@ from typing import Any
 import pytest
 
 from litecursor.store import SpendQuery, SpendRow, Store, open_store
-from litecursor.store.ops import Q
+from litecursor.store import sql_activity as activity
+from litecursor.store import sql_spend as spend
+from litecursor.store.ops import Op, Q
+from litecursor.store.tokens import hash_key
 
 HOUR = 3600.0
 DAY = 86400.0
+#: a database as migration 2 left it: the per-key index on the whole hash
+UNDO_3 = (
+    "DROP INDEX spend_key_tag",
+    "CREATE INDEX spend_key ON spend_logs (key_hash, start_time)",
+)
 T0 = 1_780_012_800.0  # 2026-05-29 00:00:00 UTC
 
 
@@ -219,6 +227,7 @@ async def test_upgrading_a_log_written_before_the_summaries_adds_it_up(database_
             "DROP TABLE last_seen",
             "DROP TABLE ui_sessions_ended",
             "DROP INDEX spend_failed",
+            *UNDO_3,
             "UPDATE litecursor_meta SET value = '1' WHERE name = 'schema_version'",
         ):
             yield Q(sql)
@@ -226,7 +235,7 @@ async def test_upgrading_a_log_written_before_the_summaries_adds_it_up(database_
     await s._write(back_to_1())
     await s.close()
     s = open_store(database_url)
-    assert await s.open() == [2]
+    assert await s.open() == [2, 3]
     try:
         hours = await s.activity_series(T0, T0 + 2 * HOUR, HOUR)
         assert [(b.totals.requests, b.totals.errors) for b in hours] == [(2, 1), (1, 0)]
@@ -284,3 +293,79 @@ async def test_the_summaries_count_chat_requests_only(store: Store) -> None:
     assert (hour.totals.requests, hour.totals.errors) == (2, 1)
     assert await store.last_seen("key") == {"k-alice": T0 + 1}
     assert len(await store.spend_logs(SpendQuery())) == 4
+
+
+def _indexes(store: Store) -> Op[set[str]]:
+    if store.dialect == "sqlite":
+        rows = yield Q("SELECT name FROM sqlite_master WHERE type = 'index'")
+    else:
+        rows = yield Q("SELECT indexname FROM pg_indexes WHERE tablename = 'spend_logs'")
+    return {r[0] for r in rows}
+
+
+def _plan(store: Store, q: Q) -> Op[str]:
+    """How the database would run `q`; PostgreSQL told to avoid a whole-table scan, which
+    it prefers for a table this small."""
+    if store.dialect == "sqlite":
+        rows = yield Q("EXPLAIN QUERY PLAN " + q.sql, q.args)
+        return "\n".join(str(r[-1]) for r in rows)
+    yield Q("SET LOCAL enable_seqscan = off")
+    rows = yield Q("EXPLAIN " + q.sql, q.args)
+    return "\n".join(str(r[0]) for r in rows)
+
+
+def _first(op: Op[Any]) -> Q:
+    return next(op)
+
+
+async def test_each_query_for_one_keys_rows_uses_the_per_key_index(store: Store) -> None:
+    keys = [hash_key(f"sk-test-{i:040d}") for i in range(20)]
+    rows = [
+        row(i, T0 + i, key_hash=keys[i % 20], key_alias=f"k{i % 20}", user_id=None)
+        for i in range(400)
+    ]
+    await store.write_spend(rows)
+    for q in (
+        _first(spend.query(SpendQuery(key_hash=keys[3]))),
+        _first(spend.query(SpendQuery(key_hash=keys[3], before=(T0 + 300, "r00300")))),
+        _first(spend.query(SpendQuery(caller="master"))),
+        _first(activity.aliases([keys[3]])),
+        _first(activity.rename_key(keys[3], keys[4])),
+    ):
+        assert "spend_key_tag" in await store._read(_plan(store, q)), q.sql
+    assert [r.request_id for r in await store.spend_logs(SpendQuery(key_hash=keys[3]))] == [
+        f"r{i:05d}" for i in range(383, 0, -20)
+    ]
+
+
+async def test_upgrading_to_schema_3_moves_the_per_key_index_to_the_key_tag(
+    database_url: str,
+) -> None:
+    """A database at schema 2 is upgraded in place, its rows found by key as before."""
+    s = open_store(database_url)
+    await s.open()
+    alice, bob = hash_key("sk-alice-" + "a" * 40), hash_key("sk-bob-" + "b" * 40)
+    await s.write_spend(
+        [row(1, T0, key_hash=alice), row(2, T0 + 1, key_hash=bob), row(3, T0 + 2, key_hash=alice)]
+    )
+
+    def back_to_2() -> Op[None]:
+        for sql in (
+            *UNDO_3,
+            "UPDATE litecursor_meta SET value = '2' WHERE name = 'schema_version'",
+        ):
+            yield Q(sql)
+
+    await s._write(back_to_2())
+    assert "spend_key" in await s._read(_indexes(s))
+    await s.close()
+    s = open_store(database_url)
+    try:
+        assert await s.open() == [3]
+        indexes = await s._read(_indexes(s))
+        assert "spend_key_tag" in indexes and "spend_key" not in indexes
+        found = await s.spend_logs(SpendQuery(key_hash=alice))
+        assert [r.request_id for r in found] == ["r00003", "r00001"]
+        assert await s.logged_aliases([alice, bob]) == {alice: "alice", bob: "alice"}
+    finally:
+        await s.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -36,6 +37,41 @@ def drive(op: Op[T], execute: Callable[[Q], list[Row]]) -> T:
             q = op.send(execute(q))
     except StopIteration as stop:
         return stop.value
+
+
+#: rows per multi-row statement (`rows_in`); shorter statements for the rest
+CHUNK = 64
+
+
+def rows_in(
+    head: str, rows: Sequence[tuple[Any, ...]], tail: str = "", row: str = ""
+) -> Generator[Q, list[Row], None]:
+    """`head` VALUES-list `tail` statements carrying `rows`, up to `CHUNK` rows each.
+
+    Why not `many`: SQLite's driver lets go of the GIL for every row `executemany` runs and
+    must take it back from the event loop thread after each, a handoff that costs both threads;
+    a statement of 64 rows runs as one step. Chunks are `CHUNK` rows, then powers of two for
+    the rest, so that a few statement texts serve every batch (each is compiled once and
+    cached, by SQLite's driver and by asyncpg). `row`: one row's text with `{}` for each
+    value (`(CAST({} AS TEXT), {})`), when a value needs a type PostgreSQL cannot infer."""
+    if not rows:
+        return
+    width = len(rows[0])
+    row = row or "(" + ", ".join(["{}"] * width) + ")"
+    i, n = 0, len(rows)
+    while i < n:
+        size = CHUNK if n - i >= CHUNK else 1 << ((n - i).bit_length() - 1)
+        part = rows[i : i + size]
+        yield Q(_rows_sql(head, tail, row, width, size), tuple(v for r in part for v in r))
+        i += size
+
+
+@lru_cache(maxsize=256)
+def _rows_sql(head: str, tail: str, row: str, width: int, size: int) -> str:
+    marks = ", ".join(
+        row.format(*(f"${k * width + j + 1}" for j in range(width))) for k in range(size)
+    )
+    return f"{head}{marks}{tail}"
 
 
 def one(rows: list[Row]) -> Row | None:

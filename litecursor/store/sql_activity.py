@@ -15,8 +15,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .ops import Op, Q, Row, Where
+from .ops import Op, Q, Row, Where, rows_in
 from .records import SpendRow
+from .schema import KEY_TAG, KEY_TAG_LENGTH
 
 HOUR = 3600.0
 DAY = 86400.0
@@ -56,6 +57,18 @@ class Totals:
             self.cached_tokens + o.cached_tokens,
         )
 
+    def sums(self) -> tuple[int, int, int, float, int, int, int]:
+        """The values of `_SUMS`, in its order."""
+        return (
+            self.requests,
+            self.errors,
+            self.streamed,
+            self.spend,
+            self.prompt_tokens,
+            self.completion_tokens,
+            self.cached_tokens,
+        )
+
     def add(self, r: SpendRow) -> None:
         self.requests += 1
         self.errors += r.error_message is not None
@@ -83,6 +96,15 @@ class GroupTotals:
     last_seen: float | None = None
     #: (model, requests, spend), most used first (when asked for)
     models: tuple[tuple[str, int, float], ...] = field(default=())
+
+
+def key_is(w: Where, key_hash: str) -> None:
+    """One key's rows of the log, as its per-key index finds them: the key's tag (migration
+    3), then the rest of its hash. Not `key_hash = ...` for the rest: SQLite would put the
+    value in place of the column in the tag's expression too, and the index would no longer
+    match it."""
+    n = KEY_TAG_LENGTH
+    w.add(f"{KEY_TAG} = {{}} AND substr(key_hash, {n + 1}) = {{}}", key_hash[:n], key_hash[n:])
 
 
 def _id(value: str | None) -> str:
@@ -142,46 +164,33 @@ def record(rows: Sequence[SpendRow]) -> Op[None]:
     for (hour, key_hash, user, team, model), t in hourly.items():
         day = (hour // DAY * DAY, key_hash, user, team, model)
         daily[day] = daily[day].plus(t) if day in daily else t
+    # each statement below names a group at most once: PostgreSQL refuses to update one row
+    # twice in one statement
     for table, part in (("activity_hourly", hourly), ("activity_daily", daily)):
-        if part:
-            yield _upsert(table, part)
+        time_col = "hour" if table == "activity_hourly" else "day"
+        yield from rows_in(
+            f"INSERT INTO {table} ({time_col}, key_hash, user_id, team_id, model_group, "
+            f"{_SUMS}) VALUES ",
+            [(*key, *t.sums()) for key, t in part.items()],
+            f" ON CONFLICT ({time_col}, key_hash, user_id, team_id, model_group) DO UPDATE SET "
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _SUMS.split(", ")),
+        )
     whole: dict[float, Totals] = {}
     for (hour, *_), t in hourly.items():
         whole[hour] = whole[hour].plus(t) if hour in whole else t
-    if whole:
-        yield Q(
-            f"INSERT INTO activity_totals (hour, {_SUMS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-            "ON CONFLICT (hour) DO UPDATE SET "
-            + ", ".join(f"{c} = activity_totals.{c} + excluded.{c}" for c in _SUMS.split(", ")),
-            many=[
-                (hour, t.requests, t.errors, t.streamed, t.spend, t.prompt_tokens,
-                 t.completion_tokens, t.cached_tokens)
-                for hour, t in whole.items()
-            ],
-        )  # fmt: skip
-    if seen:
-        # portable MAX of two values: GREATEST in PostgreSQL is MAX in SQLite
-        yield Q(
-            "INSERT INTO last_seen (kind, id, at) VALUES ($1, $2, $3) ON CONFLICT (kind, id) "
-            "DO UPDATE SET at = CASE WHEN excluded.at > last_seen.at THEN excluded.at "
-            "ELSE last_seen.at END",
-            many=[(kind, id, at) for (kind, id), at in seen.items()],
-        )
-
-
-def _upsert(table: str, part: dict[tuple[float, str, str, str, str], Totals]) -> Q:
-    time_col = "hour" if table == "activity_hourly" else "day"
-    return Q(
-        f"INSERT INTO {table} ({time_col}, key_hash, user_id, team_id, model_group, {_SUMS}) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) "
-        f"ON CONFLICT ({time_col}, key_hash, user_id, team_id, model_group) DO UPDATE SET "
-        + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _SUMS.split(", ")),
-        many=[
-            (*key, t.requests, t.errors, t.streamed, t.spend, t.prompt_tokens,
-             t.completion_tokens, t.cached_tokens)
-            for key, t in part.items()
-        ],
-    )  # fmt: skip
+    yield from rows_in(
+        f"INSERT INTO activity_totals (hour, {_SUMS}) VALUES ",
+        [(hour, *t.sums()) for hour, t in whole.items()],
+        " ON CONFLICT (hour) DO UPDATE SET "
+        + ", ".join(f"{c} = activity_totals.{c} + excluded.{c}" for c in _SUMS.split(", ")),
+    )
+    # portable MAX of two values: GREATEST in PostgreSQL is MAX in SQLite
+    yield from rows_in(
+        "INSERT INTO last_seen (kind, id, at) VALUES ",
+        [(kind, id, at) for (kind, id), at in seen.items()],
+        " ON CONFLICT (kind, id) DO UPDATE SET at = CASE WHEN excluded.at > last_seen.at "
+        "THEN excluded.at ELSE last_seen.at END",
+    )
 
 
 def _spans(
@@ -308,10 +317,12 @@ def aliases(key_hashes: Sequence[str]) -> Op[dict[str, str]]:
     """The alias each key last had in the log (for keys deleted since): one index lookup each."""
     out: dict[str, str] = {}
     for h in key_hashes:
+        w = Where()
+        key_is(w, h)
         rows = yield Q(
-            "SELECT key_alias FROM spend_logs WHERE key_hash = $1 AND key_alias IS NOT NULL "
+            f"SELECT key_alias FROM spend_logs{w.sql} AND key_alias IS NOT NULL "
             "ORDER BY start_time DESC LIMIT 1",
-            (h,),
+            tuple(w.args),
         )
         if rows:
             out[h] = rows[0][0]
@@ -319,8 +330,10 @@ def aliases(key_hashes: Sequence[str]) -> Op[dict[str, str]]:
 
 
 def rename_key(old: str, new: str) -> Op[None]:
-    """A regenerated key's requests and totals, under its new hash (`spend_key` finds them)."""
-    yield Q("UPDATE spend_logs SET key_hash = $2 WHERE key_hash = $1", (old, new))
+    """A regenerated key's requests and totals, under its new hash (`spend_key_tag` finds them)."""
+    w = Where()
+    key_is(w, old)
+    yield Q(f"UPDATE spend_logs SET key_hash = {w.arg(new)}{w.sql}", tuple(w.args))
     for table in ("activity_hourly", "activity_daily"):
         yield Q(f"UPDATE {table} SET key_hash = $2 WHERE key_hash = $1", (old, new))
     yield Q("UPDATE last_seen SET id = $2 WHERE kind = 'key' AND id = $1", (old, new))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import orjson
 
 from . import sql_activity as activity
-from .ops import Op, Q, Row, Where, one
+from .ops import Op, Q, Row, Where, one, rows_in
 from .periods import parse_duration
 from .records import (
     Attempt,
@@ -19,7 +19,8 @@ from .records import (
     SpendRow,
     SpendTotal,
 )
-from .sql_activity import MASTER
+from .schema import KEY_TAG
+from .sql_activity import MASTER, key_is
 
 
 class BudgetRefused(Exception):
@@ -122,10 +123,15 @@ _SPEND_COLS = (
 #: a page of rows leaves the prompts and answers (up to `log_body_max_kb` each) in the table:
 #: only one request's detail shows them
 _LIST_COLS = _SPEND_COLS.replace("request_body, response_body", "NULL, NULL")
-_SPEND_INSERT = (
-    f"INSERT INTO spend_logs ({_SPEND_COLS}) VALUES "
-    f"({', '.join(f'${i + 1}' for i in range(len(_SPEND_COLS.split(','))))}) "
-    "ON CONFLICT (request_id) DO NOTHING"
+_SPEND_INSERT = f"INSERT INTO spend_logs ({_SPEND_COLS}) VALUES "
+_SPEND_CONFLICT = " ON CONFLICT (request_id) DO NOTHING"
+#: what each budget's requests of a batch cost it, added in one statement (`rows_in`); typed,
+#: as PostgreSQL cannot tell the type of a value in a VALUES list of its own
+_CHARGE = (
+    "WITH v (kind, id, cost) AS (VALUES ",
+    ") UPDATE budgets SET spend = spend + v.cost FROM v "
+    "WHERE budgets.kind = v.kind AND budgets.id = v.id",
+    "(CAST({} AS TEXT), CAST({} AS TEXT), CAST({} AS DOUBLE PRECISION))",
 )
 
 
@@ -184,15 +190,12 @@ def write(
     comes after it."""
     if rows:
         fresh = yield from activity.new_rows(rows)
-        yield Q(_SPEND_INSERT, many=[_spend_args(r) for r in rows])
+        yield from rows_in(_SPEND_INSERT, [_spend_args(r) for r in rows], _SPEND_CONFLICT)
         yield from activity.record(fresh)
     if charges and now is not None:
         yield from roll(now)
-    if charges:
-        yield Q(
-            "UPDATE budgets SET spend = spend + $3 WHERE kind = $1 AND id = $2",
-            many=[(c.ref.kind, c.ref.id, float(c.cost)) for c in charges],
-        )
+    head, tail, row = _CHARGE
+    yield from rows_in(head, [(c.ref.kind, c.ref.id, float(c.cost)) for c in charges], tail, row)
     yield from _release(released)
 
 
@@ -222,17 +225,19 @@ def query(q: SpendQuery) -> Op[list[SpendRow]]:
     """Newest first, keyset-paged on (start_time, request_id)."""
     w = Where()
     w.eq("request_id", q.request_id)
-    w.eq("key_hash", q.key_hash)
+    if q.key_hash is not None:
+        key_is(w, q.key_hash)
     w.eq("key_alias", q.key_alias)
     w.eq("user_id", q.user_id)
     w.eq("team_id", q.team_id)
     w.eq("end_user", q.end_user)
     w.eq("model_group", q.model)
     w.eq("status", q.status)
+    # rows without a key hash have no key tag: the per-key index holds them under NULL
     if q.caller == MASTER:
-        w.add("key_hash IS NULL AND key_alias = {}", MASTER)
+        w.add(f"{KEY_TAG} IS NULL AND key_alias = {{}}", MASTER)
     elif q.caller is not None:
-        w.add("key_hash IS NULL AND key_alias IS NULL")
+        w.add(f"{KEY_TAG} IS NULL AND key_alias IS NULL")
     # `error_message IS NOT NULL` as written: it is what the failed rows' index covers
     if q.failed is False:
         w.add("error_message IS NULL")
