@@ -6,6 +6,7 @@ import asyncio
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -40,6 +41,38 @@ async def test_rows_are_written_within_the_interval_and_all_at_shutdown(database
     await writer.close()
     assert len(await store.spend_logs(SpendQuery(limit=1000))) == 1000
     assert (await store.budgets([ref]))[ref].spend == pytest.approx(12.0)
+    await store.close()
+
+
+async def test_under_steady_load_rows_are_written_once_an_interval_not_after_each_write(
+    tmp_path: Path,
+) -> None:
+    """Rows that come while a batch is written wait for the next flush: writing them as soon
+    as the last write ended would make a transaction of a few rows every few milliseconds."""
+    store = SQLiteStore(tmp_path / "db.sqlite")
+    await store.open()
+    writes: list[int] = []
+    write_spend = store.write_spend
+
+    async def counted(rows: list[SpendRow], *args: Any) -> None:
+        writes.append(len(rows))
+        await asyncio.sleep(0.01)  # a write that takes a while, as a large one does
+        await write_spend(rows, *args)
+
+    store.write_spend = counted
+    writer = SpendWriter(store, interval=0.2)
+    writer.start()
+    loop = asyncio.get_running_loop()
+    end = loop.time() + 1.0
+    n = 0
+    while loop.time() < end:  # a request finishing every millisecond or so
+        writer.put(row(n))
+        n += 1
+        await asyncio.sleep(0.001)
+    await writer.close()
+    written = sum(t.requests for t in await store.spend_report("model"))
+    assert sum(writes) == n == written
+    assert len(writes) <= 8, writes  # about one a 0.2 s, and the last one at shutdown
     await store.close()
 
 
