@@ -11,12 +11,11 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import InvalidRequestError, NotFoundError
 from ..store import Conflict, KeyRecord, Store, TeamRecord, UserRecord
-from ..store.periods import DurationError, parse_duration
+from ..store.periods import DurationError, iso, parse_duration
 from ..store.records import Budget, Limits
 from ..store.tokens import MIN_CUSTOM_LENGTH, PREFIX, token_of
 
@@ -45,12 +44,6 @@ class Changes:
 
     values: dict[str, Any]
     budget: dict[str, Any]
-
-
-def iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def check(

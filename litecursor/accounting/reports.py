@@ -29,7 +29,9 @@ def parse_time(value: str, name: str, *, end: bool = False) -> float:
         return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
     except ValueError:
         raise InvalidRequestError(
-            f"{name} must be a date (2026-05-01) or an ISO date-time, not '{value}'", param=name
+            f"{name} must be a date (2026-05-01), an ISO date-time (2026-05-01T10:00:00Z) or "
+            f"epoch seconds, not '{value}'",
+            param=name,
         ) from None
 
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from aiohttp import web
 
+from ..accounting.reports import parse_time
 from ..errors import InvalidRequestError, NotFoundError
-from ..store import SpendQuery, SpendRow, Store
+from ..store import SpendQuery, SpendRow, Store, periods
 from ..store.tokens import PREFIX, hash_key, looks_hashed
 from .keys import STORE
 from .ui.state import require_admin
@@ -30,24 +30,8 @@ NONE = "none"
 
 
 def iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(value: str, name: str) -> float:
-    """An ISO date-time (`2026-05-01T10:00:00Z`), a date (its midnight UTC), or epoch seconds."""
-    try:
-        if value.replace(".", "", 1).isdigit():
-            return float(value)
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return (t if t.tzinfo else t.replace(tzinfo=UTC)).timestamp()
-    except ValueError:
-        raise InvalidRequestError(
-            f"{name} must be an ISO date-time (2026-05-01T10:00:00Z), a date or epoch seconds, "
-            f"not '{value}'",
-            param=name,
-        ) from None
+    """A request's time, to the millisecond."""
+    return periods.iso(t, "milliseconds")
 
 
 def encode_cursor(row: SpendRow) -> str:

@@ -102,3 +102,11 @@ def add_months(t: float, months: int) -> float:
     year, month = d.year + month0 // 12, month0 % 12 + 1
     day = min(d.day, calendar.monthrange(year, month)[1])
     return d.replace(year=year, month=month, day=day).timestamp()
+
+
+def iso(t: float | None, timespec: str = "seconds") -> str | None:
+    """Epoch seconds as the ISO time the API, the log and alerts show (`...Z`, UTC); None stays
+    None. `timespec` as `datetime.isoformat` takes it (`milliseconds` for request times)."""
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec=timespec).replace("+00:00", "Z")
