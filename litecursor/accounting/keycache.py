@@ -10,13 +10,13 @@ one lookup each, not one per request.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..background import stop
 from ..store import KeyRecord, Store, StoreError, TeamRecord, UserRecord
 from ..store.tokens import hash_key
 from .quiet import Throttled
@@ -74,11 +74,8 @@ class KeyCache:
         self._task = asyncio.create_task(self._poll(), name="litecursor-key-cache")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     def cached(self, token_hash: str) -> Identity | None:
         return self._by_token.get(token_hash)

@@ -20,6 +20,8 @@ from typing import Generic, TypeVar
 
 import aiohttp
 
+from ..background import stop
+
 T = TypeVar("T")
 
 log = logging.getLogger("litecursor.observe")
@@ -101,11 +103,8 @@ class Delivery(Generic[T]):
     async def close(self, timeout: float = 5.0) -> None:
         """Stop, then send what is queued within `timeout` seconds (shutdown); what is left
         is counted as dropped."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         deadline = time.monotonic() + timeout
         while self._items:
             left = deadline - time.monotonic()

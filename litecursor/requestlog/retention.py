@@ -11,11 +11,11 @@ and instance may run it: deleting what another already deleted costs nothing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from dataclasses import dataclass
 
+from ..background import stop
 from ..store import Store, StoreError
 
 log = logging.getLogger("litecursor.retention")
@@ -75,11 +75,8 @@ class Retention:
         self._task = asyncio.create_task(self._loop(), name="litecursor-retention")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
 
     async def _loop(self) -> None:
         while True:

@@ -33,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from ..background import stop
 from ..config import Deployment
 from .state import DeploymentState, MemoryState, RecentError
 
@@ -151,11 +152,8 @@ class SharedState:
         self._task = asyncio.create_task(self._loop(), name="litecursor-router-state")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop(self._task)
+        self._task = None
         with contextlib.suppress(Exception):  # leave the others' sums now, not in STALE s
             await self.client.hdel(self._hash, self.instance)
 
